@@ -1,0 +1,148 @@
+"""The one typed schema of ``params.yaml``, used by every stage, flow, CLI command and test.
+
+``load_params(path, overrides)`` reads the file, applies ``key.sub=value`` overrides (the syntax of
+``dvc exp run -S``) and validates. Any problem becomes a single :class:`ParamsError` that names the key and, for
+enumerations, the allowed values.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+
+from mtcontrast.config.base import Section
+from mtcontrast.config.data import AugmentParams, DataParams
+from mtcontrast.config.loss import ContrastParams, LossParams
+from mtcontrast.config.model import EncoderParams, ModelParams
+from mtcontrast.config.scenes import ScenesParams
+
+__all__ = [
+    "AugmentParams", "ContrastParams", "DataParams", "EncoderParams", "LossParams", "ModelParams", "Params",
+    "ParamsError", "ScenesParams", "Section", "flatten", "load_params", "parse_overrides",
+]  # fmt: skip
+
+DEFAULT_PARAMS_FILE = Path("params.yaml")
+
+
+class ParamsError(ValueError):
+    """A params file or override that does not match the schema."""
+
+
+class Params(Section):
+    """Root of params.yaml. Each field is one section, validated by its own class."""
+
+    seed: int = 0
+    scenes: ScenesParams = Field(default_factory=ScenesParams)
+    data: DataParams = Field(default_factory=DataParams)
+    model: ModelParams = Field(default_factory=ModelParams)
+    loss: LossParams = Field(default_factory=LossParams)
+
+
+def parse_overrides(overrides: Iterable[str]) -> list[tuple[list[str], Any]]:
+    """Split ``a.b.c=value`` strings; values are parsed as YAML (``3`` → int, ``[1,2]`` → list, ``null``)."""
+    parsed = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ParamsError(f"override {item!r}: expected KEY.SUB=VALUE (the `dvc exp run -S` syntax)")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as err:
+            raise ParamsError(f"override {item!r}: value is not valid YAML ({err})") from None
+        parsed.append((key.strip().split("."), value))
+    return parsed
+
+
+def _apply(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    node = tree
+    for i, part in enumerate(path[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ParamsError(f"override {'.'.join(path)}: {'.'.join(path[: i + 1])} is not a section")
+        node = child
+    node[path[-1]] = value
+
+
+def _describe(err: Mapping[str, Any], source: str) -> str:
+    key = ".".join(str(p) for p in err["loc"]) or "<root>"
+    kind = err["type"]
+    got = err.get("input")
+    if kind == "extra_forbidden":
+        return f"{source}: unknown key {key!r}"
+    if kind == "literal_error":
+        return f"{source}: {key} = {got!r} is not allowed; allowed values: {err['ctx']['expected']}"
+    return f"{source}: {key} = {got!r}: {err['msg']}"
+
+
+def _allowed_keys(model: type[Section], loc: tuple[Any, ...]) -> list[str]:
+    """Keys of the section that holds ``loc``, to name them in an unknown-key error."""
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        ann = field.annotation if field else None
+        if not (isinstance(ann, type) and issubclass(ann, Section)):
+            return []
+        model = ann
+    return list(model.model_fields)
+
+
+def validate(tree: Mapping[str, Any], source: str = "params") -> Params:
+    """Validate a raw mapping into :class:`Params`, raising one readable :class:`ParamsError`."""
+    try:
+        return Params.model_validate(tree)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            line = _describe(err, source)
+            if err["type"] == "extra_forbidden":
+                allowed = _allowed_keys(Params, tuple(err["loc"]))
+                if allowed:
+                    line += f"; allowed keys here: {', '.join(allowed)}"
+            lines.append(line)
+        raise ParamsError("\n".join(lines)) from None
+
+
+def load_params(path: str | Path | None = DEFAULT_PARAMS_FILE, overrides: Iterable[str] = ()) -> Params:
+    """Load ``params.yaml`` (or only defaults when ``path`` is None) and apply ``key.sub=value`` overrides."""
+    tree: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise ParamsError(f"{path}: params file not found")
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise ParamsError(f"{path}: not valid YAML ({err})") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ParamsError(f"{path}: expected a mapping of sections at the top level")
+        tree = copy.deepcopy(loaded or {})
+    overrides = list(overrides)
+    for keys, value in parse_overrides(overrides):
+        _apply(tree, keys, value)
+    if overrides:
+        source += " (with overrides)"
+    return validate(tree, source)
+
+
+def flatten(params: Section, prefix: str = "") -> dict[str, Any]:
+    """``{"data.augment.scale": (0.5, 2.0), ...}``: the resolved params as flat keys (for logging)."""
+    out: dict[str, Any] = {}
+    for key, value in params.model_dump(mode="json").items():
+        _flatten_into(out, f"{prefix}{key}", value)
+    return out
+
+
+def _flatten_into(out: dict[str, Any], key: str, value: Any) -> None:
+    if isinstance(value, dict) and value:
+        for sub, item in value.items():
+            _flatten_into(out, f"{key}.{sub}", item)
+    else:
+        out[key] = value

@@ -1,0 +1,49 @@
+"""``loss``: task loss weights and the cross-task contrastive regulariser (method.md §3.9)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from mtcontrast.config.base import Section
+
+
+class ContrastParams(Section):
+    enabled: bool = True
+    kind: Literal["triplet", "infonce", "supcon"] = "triplet"
+    weight: float = Field(1.0, ge=0.0)  # lambda, on the mean over targets
+    targets: Literal["all"] | list[str] = "all"
+    lambda_per_target: dict[str, float] = Field(default_factory=dict)
+    source_mode: Literal["random", "fixed", "all", "random_with_self"] = "random"
+    fixed_sources: dict[str, str] = Field(default_factory=dict)  # {target: source} for source_mode=fixed
+    tap: Literal["final_feat"] = "final_feat"
+    projector: Literal["pair", "target", "shared", "none"] = "pair"
+    proj_dim: int = Field(128, ge=1)
+    proj_lr_mult: float = Field(1.0, gt=0.0)
+    align: Literal["grid", "full_res"] = "grid"
+    anchors_per_image: int = Field(512, ge=1)
+    candidates: int = Field(64, ge=1)
+    negatives: int = Field(32, ge=1)  # infonce negatives per anchor
+    balance: bool = True  # class / bin balanced anchors
+    pool: Literal["image", "batch"] = "image"
+    mining: Literal["random", "semihard", "hard"] = "random"
+    distance: Literal["euclid", "sq_euclid"] = "euclid"
+    margin: float = Field(0.5, ge=0.0)
+    temperature: float = Field(0.1, gt=0.0)
+    depth_rule: Literal["log_abs", "rel", "quantile", "bins"] = "log_abs"
+    depth_tau: tuple[float, float] = (0.049, 0.223)
+    depth_quantiles: tuple[float, float] = (0.1, 0.5)
+    normals_rule: Literal["angle", "clusters"] = "angle"
+    normals_tau_deg: tuple[float, float] = (11.25, 30.0)
+
+
+class LossParams(Section):
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "semseg": 1.0, "depth": 1.0, "normals": 10.0, "edge": 50.0, "human_parts": 2.0, "sal": 5.0
+        }
+    )  # fmt: skip
+    edge_pos_weight: float | None = Field(None, gt=0.0, lt=1.0)  # None: the dataset's protocol value
+    deep_supervision_weight: float = Field(1.0, ge=0.0)  # on intermediate ("aux") predictions
+    contrast: ContrastParams = Field(default_factory=ContrastParams)

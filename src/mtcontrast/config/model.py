@@ -1,0 +1,26 @@
+"""``model``: the timm encoder and the multi-task host framework around it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from mtcontrast.config.base import Section
+
+
+class EncoderParams(Section):
+    name: str = "resnet18"  # any timm model that supports features_only=True
+    pretrained_file: Path | None = None  # local weights only; never a hub download
+    out_indices: list[int] | None = None  # timm feature levels; None: the model's default
+    feature_location: str | None = None  # e.g. '' for HRNet's raw branches
+    kwargs: dict[str, Any] = Field(default_factory=dict)  # extra timm.create_model kwargs
+
+
+class ModelParams(Section):
+    host: Literal["mtl_baseline", "padnet", "mtinet"] = "mtl_baseline"
+    encoder: EncoderParams = Field(default_factory=EncoderParams)
+    tasks: list[str] | None = None  # subset of the dataset's tasks; None: all (one task = single-task baseline)
+    head_channels: int = Field(64, ge=8)  # width of the task decoder features (the regulariser's tap)
+    head_blocks: int = Field(1, ge=1)  # conv-BN-ReLU blocks per task head

@@ -1,0 +1,1 @@
+"""Data: raw dataset layouts, adapters, validated HDF5 and torch datasets."""
