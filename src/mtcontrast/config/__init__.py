@@ -13,17 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from mtcontrast.config.base import Section
 from mtcontrast.config.data import AugmentParams, DataParams
+from mtcontrast.config.evaluation import EvalParams
 from mtcontrast.config.loss import ContrastParams, LossParams
 from mtcontrast.config.model import EncoderParams, ModelParams
 from mtcontrast.config.scenes import ScenesParams
+from mtcontrast.config.train import TrainParams
+from mtcontrast.config.variants import VariantParams
 
 __all__ = [
-    "AugmentParams", "ContrastParams", "DataParams", "EncoderParams", "LossParams", "ModelParams", "Params",
-    "ParamsError", "ScenesParams", "Section", "flatten", "load_params", "parse_overrides",
+    "AugmentParams", "ContrastParams", "DataParams", "EncoderParams", "EvalParams", "LossParams", "ModelParams",
+    "Params", "ParamsError", "ScenesParams", "Section", "TrainParams", "VariantParams", "flatten", "load_params",
+    "parse_overrides", "resolve_variant",
 ]  # fmt: skip
 
 DEFAULT_PARAMS_FILE = Path("params.yaml")
@@ -41,6 +45,42 @@ class Params(Section):
     data: DataParams = Field(default_factory=DataParams)
     model: ModelParams = Field(default_factory=ModelParams)
     loss: LossParams = Field(default_factory=LossParams)
+    train: TrainParams = Field(default_factory=TrainParams)
+    eval: EvalParams = Field(default_factory=EvalParams)
+    variants: dict[str, VariantParams] = Field(default_factory=lambda: dict(_DEFAULT_VARIANTS))
+
+    @model_validator(mode="after")
+    def _variant_tasks_exist(self) -> Params:
+        from mtcontrast.tasks import DATASETS
+
+        tasks = DATASETS[self.data.dataset].tasks
+        for name, variant in self.variants.items():
+            unknown = [] if variant.tasks == "all" else [t for t in variant.tasks if t not in tasks]
+            if unknown:
+                raise ValueError(
+                    f"variants.{name}.tasks: {unknown} not tasks of dataset {self.data.dataset!r} "
+                    f"(its tasks: {', '.join(tasks)})"
+                )
+        return self
+
+
+_DEFAULT_VARIANTS = {
+    **{t: VariantParams(tasks=[t], host="mtl_baseline") for t in ("semseg", "depth", "normals", "edge")},
+    "mtl": VariantParams(tasks="all", contrast=False),
+    "mtl_contrast": VariantParams(tasks="all", contrast=True),
+}
+
+
+def resolve_variant(params: Params, name: str) -> Params:
+    """The params of one run: ``model.tasks``, ``model.host`` and ``loss.contrast.enabled`` set by the variant."""
+    if name not in params.variants:
+        raise ParamsError(f"unknown variant {name!r}; variants in params: {', '.join(params.variants)}")
+    variant = params.variants[name]
+    tasks = None if variant.tasks == "all" else list(variant.tasks)
+    model = params.model.model_copy(update={"tasks": tasks, "host": variant.host or params.model.host})
+    contrast = params.loss.contrast.model_copy(update={"enabled": variant.contrast})
+    loss = params.loss.model_copy(update={"contrast": contrast})
+    return params.model_copy(update={"model": model, "loss": loss})
 
 
 def parse_overrides(overrides: Iterable[str]) -> list[tuple[list[str], Any]]:
@@ -76,6 +116,8 @@ def _describe(err: Mapping[str, Any], source: str) -> str:
     got = err.get("input")
     if kind == "extra_forbidden":
         return f"{source}: unknown key {key!r}"
+    if kind == "value_error":
+        return f"{source}: {err['msg'].removeprefix('Value error, ')}"
     if kind == "literal_error":
         return f"{source}: {key} = {got!r} is not allowed; allowed values: {err['ctx']['expected']}"
     return f"{source}: {key} = {got!r}: {err['msg']}"

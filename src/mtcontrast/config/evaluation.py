@@ -1,0 +1,17 @@
+"""``eval``: evaluation protocol switches (benchmark-protocol.md §2)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from mtcontrast.config.base import Section
+
+
+class EvalParams(Section):
+    batch_size: int = Field(4, ge=1)
+    sal_protocol: Literal["invpt", "atrc", "mtinet"] = "invpt"  # logged with every saliency result
+    edge_nms: bool = True  # SEISM "nms" reader (default) vs "plain" thresholding
+    export_edges: bool = False  # also write SEISM PNGs (uint8, native size) under <run>/eval/seism/edge/
+    limit: int | None = Field(None, ge=1)  # evaluate the first N val images only (smoke tests)

@@ -1,0 +1,28 @@
+"""``train``: the iteration-based training recipe (optimiser, poly schedule, clipping, AMP, checkpoints)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from mtcontrast.config.base import Section
+
+
+class TrainParams(Section):
+    iterations: int = Field(300, ge=1)
+    batch_size: int = Field(4, ge=1)  # per process; DDP multiplies it by the world size
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(1e-4, ge=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)  # sgd only
+    poly_power: float = Field(0.9, ge=0.0)  # lr = base · (1 − step / iterations) ^ power, per iteration
+    grad_clip: float | None = Field(10.0, gt=0.0)  # max total grad norm; null = off
+    amp: Literal["none", "bf16", "fp16"] = "none"  # CUDA only; ignored with a warning on CPU
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(None, ge=1)  # torch CPU threads; null = torch default
+    log_every: int = Field(10, ge=1)
+    checkpoint_every: int = Field(100, ge=1)
+    max_nonfinite: int = Field(5, ge=1)  # abort after this many consecutive non-finite losses
+    runs_dir: Path = Path("runs")  # <runs_dir>/<variant>/ holds checkpoint, history, evaluation
