@@ -2,6 +2,10 @@
 
     mtc scenes                    # write the built-in procedural dataset in the real layouts
     mtc prepare --limit 20        # raw layout -> validated data/prepared/<name>/{train,val}.h5
+    mtc train --variant mtl_contrast
+    mtc evaluate --variant mtl_contrast
+    mtc report                    # reports/results.md + reports/metrics.json (floors included when present)
+    mtc score --prepared data/prepared/nyudv2/val.h5 --pred my_invpt_outputs/   # score any model's exports
     mtc <command> -S data.dataset=pascal_context -S data.root=/data/PASCALContext
 """
 
@@ -28,9 +32,43 @@ def _cmd_prepare(params: Params, args: argparse.Namespace) -> None:
     prepare_dataset(data, progress=not args.quiet)
 
 
+def _cmd_train(params: Params, args: argparse.Namespace) -> None:
+    from mtcontrast.engine.trainer import train_variant
+
+    train_variant(params, args.variant, resume=not args.fresh, progress=not args.quiet)
+
+
+def _cmd_evaluate(params: Params, args: argparse.Namespace) -> None:
+    from mtcontrast.engine.evaluator import evaluate_variant
+
+    evaluate_variant(params, args.variant, progress=not args.quiet)
+
+
+def _cmd_report(params: Params, args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from mtcontrast.report.results import write_report
+
+    write_report(params, Path(args.out), floors_path=Path(args.out) / "floors.json")
+    print((Path(args.out) / "results.md").read_text())
+
+
+def _cmd_score(params: Params, args: argparse.Namespace) -> None:
+    import json
+
+    from mtcontrast.metrics import score_folder
+
+    result = score_folder(args.prepared, args.pred, tasks=args.task or None, protocol=args.protocol)
+    print(json.dumps(result, indent=2))
+
+
 COMMANDS: dict[str, tuple[Callable[[Params, argparse.Namespace], None], str]] = {
     "scenes": (_cmd_scenes, "write the procedural scenes dataset (params: scenes) in the real on-disk layouts"),
     "prepare": (_cmd_prepare, "decode a raw dataset folder (params: data), check it and write validated HDF5"),
+    "train": (_cmd_train, "train one variant (params: variants.<name>); resumes an interrupted run"),
+    "evaluate": (_cmd_evaluate, "score a trained variant on val at native resolution (params: eval)"),
+    "report": (_cmd_report, "write reports/results.md and reports/metrics.json from all evaluated variants"),
+    "score": (_cmd_score, "score saved predictions (protocol export formats) against a prepared split"),
 }
 
 
@@ -53,6 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
         if name == "prepare":
             p.add_argument("--limit", type=int, default=None, help="keep the first N ids of each split")
+        if name in ("train", "evaluate"):
+            p.add_argument("--variant", required=True, help="a key of `variants` in params.yaml, e.g. mtl_contrast")
+        if name == "train":
+            p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")
+        if name == "report":
+            p.add_argument("--out", default="reports", help="output folder (default: %(default)s)")
+        if name == "score":
+            p.add_argument("--prepared", required=True, help="prepared split, e.g. data/prepared/nyudv2/val.h5")
+            p.add_argument("--pred", required=True, help="folder with <task>/<id>.png|.npy predictions")
+            p.add_argument("--task", action="append", help="score only this task (repeatable)")
+            p.add_argument("--protocol", default=None, help="saliency protocol: invpt | atrc | mtinet")
     return parser
 
 
@@ -61,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         params = load_params(args.params, args.overrides)
         COMMANDS[args.command][0](params, args)
-    except (ParamsError, DataError) as err:
+    except (ParamsError, DataError, FileNotFoundError) as err:
         print(f"mtc {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -1,0 +1,199 @@
+"""Evaluation at native resolution: normalise → centre-pad → predict → crop the padding → pooled meters.
+
+The same entry point runs on one device or under torchrun: each rank scores a strided shard of the val split and
+rank 0 merges the meters' sum-reducible states, which gives exactly the single-process numbers.
+
+    mtc evaluate --variant mtl_contrast
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from mtcontrast.config import EvalParams, Params, resolve_variant
+from mtcontrast.engine.checkpoint import load_checkpoint
+from mtcontrast.engine.distributed import DistEnv, all_gather_objects, init_distributed
+from mtcontrast.engine.trainer import build_training_model, run_dir_of
+from mtcontrast.metrics.base import Meter
+from mtcontrast.tasks import DatasetSpec, dataset_spec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalResult:
+    variant: str
+    metrics: dict[str, dict[str, float]]
+    images: int
+    seconds: float
+    out_dir: Path
+    protocols: dict[str, Any] = field(default_factory=dict)
+
+
+def build_meter(task: str, spec: DatasetSpec, cfg: EvalParams) -> Meter:
+    """The meter of ``task`` configured per the protocol of ``spec`` and the ``eval`` params."""
+    from mtcontrast.metrics import ConfusionMeter, DepthMeter, EdgeMeter, NormalsMeter, SaliencyMeter
+
+    if task in ("semseg", "human_parts"):
+        return ConfusionMeter(spec.num_classes(task))
+    if task == "depth":
+        return DepthMeter()
+    if task == "normals":
+        return NormalsMeter()
+    if task == "sal":
+        return SaliencyMeter(cfg.sal_protocol)
+    if task == "edge":
+        return EdgeMeter(spec.edge_max_dist, nms=cfg.edge_nms)
+    raise KeyError(f"no meter for task {task!r}")
+
+
+def postprocess(task: str, pred: torch.Tensor) -> torch.Tensor:
+    """Network output (B×C×H×W) → the score()-convention prediction (B×H×W or B×H×W×3)."""
+    pred = pred.float()
+    if task in ("semseg", "human_parts"):
+        return pred.argmax(1).to(torch.uint8)
+    if task == "depth":
+        return pred[:, 0].clamp_min(0.0)
+    if task == "normals":
+        return torch.nn.functional.normalize(pred, dim=1).permute(0, 2, 3, 1)
+    if task == "edge":
+        return torch.sigmoid(pred[:, 0])
+    if task == "sal":
+        return torch.softmax(pred, 1)[:, 1]
+    raise KeyError(task)
+
+
+def _same_shape_batches(dataset: Any, indices: list[int], batch_size: int) -> Any:
+    """Consecutive items grouped while their padded shape agrees (PASCAL sizes vary unless eval_size is set)."""
+    from torch.utils.data import default_collate
+
+    pending: list[dict[str, Any]] = []
+    for i in indices:
+        item = dataset[i]
+        if pending and (len(pending) == batch_size or item["image"].shape != pending[0]["image"].shape):
+            yield default_collate(pending)
+            pending = []
+        pending.append(item)
+    if pending:
+        yield default_collate(pending)
+
+
+def load_inference_host(params: Params, variant: str, device: torch.device) -> torch.nn.Module:
+    """The exported host of a trained variant (projectors dropped), in eval mode."""
+    from mtcontrast.models import export_inference
+
+    ckpt_path = run_dir_of(params, variant) / "checkpoint.pt"
+    if not ckpt_path.is_file():
+        raise FileNotFoundError(f"{ckpt_path}: no checkpoint; run `mtc train --variant {variant}` first")
+    ckpt = load_checkpoint(ckpt_path)
+    model = build_training_model(params)
+    model.load_state_dict(ckpt["model"])
+    return export_inference(model).to(device)
+
+
+@torch.no_grad()
+def evaluate_variant(params: Params, variant: str, *, progress: bool = True) -> EvalResult:
+    """Score ``variant`` on val; writes ``<run>/eval/metrics.json`` and ``per_image.parquet`` (rank 0)."""
+    from mtcontrast.data.dataset import MultiTaskDataset
+    from mtcontrast.data.prepared import PreparedSplit
+    from mtcontrast.data.transforms import crop_to_native, item_meta
+
+    p = resolve_variant(params, variant)
+    env: DistEnv = init_distributed(p.train.device)
+    spec = dataset_spec(p.data.dataset)
+    host = load_inference_host(p, variant, env.device)
+    tasks = tuple(host.tasks)
+    val_path = p.data.prepared_path("val")
+    dataset = MultiTaskDataset(val_path, "eval", p.data, tasks=tasks, seed=p.seed, pad_multiple=host.feat_stride)
+    n = len(dataset) if p.eval.limit is None else min(len(dataset), p.eval.limit)
+    indices = list(range(env.rank, n, env.world_size))
+    meters = {t: build_meter(t, spec, p.eval) for t in tasks}
+    export_dir = run_dir_of(p, variant) / "eval" / "seism" / "edge"
+
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(indices), desc=f"eval {variant}", disable=not (progress and env.is_main), dynamic_ncols=True)
+    with PreparedSplit(val_path) as gt_split:
+        for batch in _same_shape_batches(dataset, indices, p.eval.batch_size):
+            out = host(batch["image"].to(env.device))["final"]
+            preds = {t: postprocess(t, out[t]).cpu().numpy() for t in tasks}
+            for j in range(batch["image"].shape[0]):
+                meta = item_meta(batch["meta"], j)
+                gt = gt_split[int(meta["index"])]
+                for t in tasks:
+                    pred = crop_to_native(preds[t][j], meta) if preds[t].ndim == 2 else _crop_hwc(preds[t][j], meta)
+                    meters[t].update(pred, gt[t], id=gt["meta"]["id"])
+                    if t == "edge" and p.eval.export_edges:
+                        from mtcontrast.metrics.edges.export import export_edge_png
+
+                        export_edge_png(pred, export_dir, gt["meta"]["id"])
+            bar.update(batch["image"].shape[0])
+    bar.close()
+
+    states = all_gather_objects({t: m.state() for t, m in meters.items()}, env)
+    merged = {t: type(meters[t]).from_states([s[t] for s in states], **_config_of(meters[t])) for t in tasks}
+    metrics = {t: m.compute() for t, m in merged.items()}
+    protocols = {"sal_protocol": p.eval.sal_protocol, "edge": "nms" if p.eval.edge_nms else "plain",
+                 "edge_max_dist": spec.edge_max_dist, "resolution": "native (centre-pad, padding cropped)"}  # fmt: skip
+    out_dir = run_dir_of(p, variant) / "eval"
+    result = EvalResult(variant, metrics, n, time.perf_counter() - t0, out_dir, protocols)
+    if env.is_main:
+        write_eval_outputs(result, merged)
+        if progress:
+            print(format_eval_summary(result))
+    return result
+
+
+def _crop_hwc(array: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
+    from mtcontrast.data.transforms import crop_to_native
+
+    return np.moveaxis(crop_to_native(np.moveaxis(array, -1, 0), meta), 0, -1)
+
+
+def _config_of(meter: Meter) -> dict[str, Any]:
+    """Constructor arguments that reproduce ``meter``'s configuration (for ``from_states``)."""
+    from mtcontrast.metrics import ConfusionMeter, EdgeMeter, SaliencyMeter
+
+    if isinstance(meter, ConfusionMeter):
+        return {"num_classes": meter.num_classes}
+    if isinstance(meter, SaliencyMeter):
+        return {"protocol": meter.protocol}
+    if isinstance(meter, EdgeMeter):
+        return {"max_dist": meter.max_dist, "nms": meter.nms, "thresholds": meter.thresholds}
+    return {}
+
+
+def write_eval_outputs(result: EvalResult, meters: dict[str, Meter]) -> None:
+    """``metrics.json`` (split-level, with protocols) and ``per_image.parquet`` (scalar per-image metrics)."""
+    result.out_dir.mkdir(parents=True, exist_ok=True)
+    payload = {"variant": result.variant, "images": result.images, "seconds": round(result.seconds, 2),
+               "protocols": result.protocols, "tasks": result.metrics}  # fmt: skip
+    tmp = result.out_dir / ".metrics.json.tmp"
+    tmp.write_text(json.dumps(payload, indent=2))
+    tmp.replace(result.out_dir / "metrics.json")
+    rows = []
+    for task, meter in meters.items():
+        for rec in meter.records():
+            rows.append({"task": task, **{k: v for k, v in rec.items() if np.ndim(v) == 0}})
+    frame = pd.DataFrame(rows)
+    tmp = result.out_dir / ".per_image.parquet.tmp"
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(result.out_dir / "per_image.parquet")
+
+
+def format_eval_summary(result: EvalResult) -> str:
+    lines = [f"── {result.variant}: {result.images} val images in {result.seconds:.1f} s"]
+    for task, metrics in result.metrics.items():
+        shown = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+        lines.append(f"   {task:<12} {shown}")
+    lines.append(f"   written: {result.out_dir / 'metrics.json'}")
+    return "\n".join(lines)

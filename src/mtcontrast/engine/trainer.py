@@ -1,0 +1,281 @@
+"""The training loop: plain, linear, iteration-based (nanoGPT-style), identical on one device and under torchrun.
+
+    mtc train --variant mtl_contrast                       # one device
+    torchrun --nproc_per_node 2 -m mtcontrast.cli train --variant mtl_contrast   # DDP (gloo on CPU)
+
+Resume rule: an *incomplete* checkpoint whose resolved params equal the current ones is continued exactly (model,
+projectors, optimiser, scheduler, RNG and data order); anything else starts fresh. So a killed run picks up where it
+stopped, while a changed recipe never silently reuses old weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from mtcontrast.config import Params, resolve_variant
+from mtcontrast.engine.checkpoint import git_commit, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from mtcontrast.engine.distributed import DistEnv, barrier, init_distributed
+from mtcontrast.engine.optim import build_optimizer, poly_schedule
+from mtcontrast.engine.sampler import IterationSampler
+from mtcontrast.tasks import DATASETS
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised after ``train.max_nonfinite`` consecutive steps with a NaN/inf loss."""
+
+
+class TrainCallback(Protocol):
+    """Observer of a run (e.g. the MLflow logger). Called on rank 0 only."""
+
+    def on_start(self, params: Params, variant: str, run_dir: Path) -> None: ...
+    def on_log(self, step: int, metrics: dict[str, float]) -> None: ...
+    def on_end(self, result: TrainResult) -> None: ...
+
+
+@dataclass
+class TrainResult:
+    variant: str
+    run_dir: Path
+    steps: int
+    seconds: float
+    skipped_steps: int
+    resumed_from: int
+    final: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.run_dir / "checkpoint.pt"
+
+
+def run_dir_of(params: Params, variant: str) -> Path:
+    return Path(params.train.runs_dir) / variant
+
+
+def params_digest(params: Params) -> str:
+    """Identity of a run's recipe (the resolved params), used to decide whether a checkpoint can be resumed."""
+    return hashlib.sha256(json.dumps(params.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def build_training_model(params: Params) -> torch.nn.Module:
+    """Host + criterion (which owns the projectors) for resolved params; deterministic in ``params.seed``."""
+    from mtcontrast.losses import build_criterion
+    from mtcontrast.models import TrainingModel, build_model
+
+    spec = DATASETS[params.data.dataset]
+    torch.manual_seed(params.seed)
+    host = build_model(params.model, spec)
+    criterion = build_criterion(params.loss, spec, host.tasks, host.feat_channels, params.seed)
+    return TrainingModel(host, criterion)
+
+
+class _EpochIndexed(torch.utils.data.Dataset):
+    """Items are ``(epoch, index)`` so augmentation randomness follows the epoch, also inside workers."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, item: tuple[int, int]) -> dict[str, Any]:
+        epoch, index = item
+        self.dataset.set_epoch(epoch)
+        return self.dataset[index]
+
+
+def _batches(sampler: IterationSampler, start: int) -> Iterator[list[tuple[int, int]]]:
+    for epoch, indices in sampler.batches(start):
+        yield [(epoch, i) for i in indices]
+
+
+def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def _param_groups(model: torch.nn.Module) -> list[dict[str, Any]]:
+    groups = [{"params": list(model.host.parameters())}]
+    crit = model.criterion
+    if hasattr(crit, "param_groups"):
+        groups += list(crit.param_groups())
+    else:
+        groups.append({"params": list(crit.parameters())})
+    return groups
+
+
+def _autocast(params: Params, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    if params.train.amp == "none" or device.type != "cuda":
+        if params.train.amp != "none":
+            log.warning("train.amp=%s ignored: AMP runs on CUDA only", params.train.amp)
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if params.train.amp == "bf16" else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def train_variant(
+    params: Params,
+    variant: str,
+    *,
+    resume: bool = True,
+    progress: bool = True,
+    callbacks: Sequence[TrainCallback] = (),
+) -> TrainResult:
+    """Train one variant to ``train.iterations`` and leave ``<runs_dir>/<variant>/checkpoint.pt``."""
+    from mtcontrast.data.dataset import MultiTaskDataset
+
+    p = resolve_variant(params, variant)
+    env: DistEnv = init_distributed(p.train.device)
+    if p.train.threads:
+        torch.set_num_threads(p.train.threads)
+    run_dir = run_dir_of(p, variant)
+    ckpt_path = run_dir / "checkpoint.pt"
+    digest = params_digest(p)
+
+    model = build_training_model(p).to(env.device)
+    host = model.host
+    optimizer = build_optimizer(p.train, _param_groups(model))
+    scheduler = poly_schedule(optimizer, p.train.iterations, p.train.poly_power)
+    scaler = torch.amp.GradScaler("cuda", enabled=p.train.amp == "fp16" and env.device.type == "cuda")
+
+    start, skipped = 0, 0
+    if resume and ckpt_path.is_file():
+        ckpt = load_checkpoint(ckpt_path)
+        if ckpt["params_digest"] == digest and ckpt["step"] < p.train.iterations:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            scaler.load_state_dict(ckpt["scaler"])
+            set_rng_state(ckpt["rng"][env.rank] if env.rank < len(ckpt["rng"]) else ckpt["rng"][0])
+            start, skipped = int(ckpt["step"]), int(ckpt["skipped_steps"])
+            if env.is_main:
+                log.info("resuming %s from step %d (%s)", variant, start, ckpt_path)
+        elif env.is_main:
+            why = "a completed run" if ckpt["params_digest"] == digest else "different params"
+            log.info("not resuming %s: checkpoint is %s; starting fresh", variant, why)
+
+    dataset = MultiTaskDataset(
+        p.data.prepared_path("train"), "train", p.data, tasks=host.tasks, seed=p.seed, pad_multiple=host.feat_stride
+    )
+    sampler = IterationSampler(len(dataset), p.train.batch_size, seed=p.seed, rank=env.rank, world_size=env.world_size)
+    loader = DataLoader(
+        _EpochIndexed(dataset), batch_sampler=_batches(sampler, start), num_workers=p.data.num_workers,
+        pin_memory=env.device.type == "cuda",
+    )  # fmt: skip
+    ddp_model = DistributedDataParallel(model) if env.enabled else model
+
+    if env.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for cb in callbacks:
+            cb.on_start(p, variant, run_dir)
+    history = run_dir / "history.jsonl"
+    if env.is_main and start == 0:
+        history.unlink(missing_ok=True)
+
+    def checkpoint(step: int) -> None:
+        rngs = [rng_state()]
+        if env.enabled:
+            gathered: list[Any] = [None] * env.world_size
+            torch.distributed.all_gather_object(gathered, rngs[0])
+            rngs = gathered
+        if env.is_main:
+            save_checkpoint(ckpt_path, {
+                "params": p.model_dump(mode="json"), "params_digest": digest, "variant": variant,
+                "git_commit": git_commit(), "step": step, "skipped_steps": skipped,
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": rngs,
+                "tasks": list(host.tasks), "dataset": p.data.dataset,
+            })  # fmt: skip
+        barrier(env)
+
+    model.train()
+    t0 = time.perf_counter()
+    consecutive, last_log = 0, {}
+    bar = tqdm(total=p.train.iterations, initial=start, desc=f"train {variant}", disable=not (progress and env.is_main),
+               dynamic_ncols=True)  # fmt: skip
+    batches = iter(loader)
+    for step in range(start, p.train.iterations):
+        batch = _to_device(next(batches), env.device)
+        with _autocast(p, env.device):
+            _, out = ddp_model(batch, step)
+        total = out.total.float()
+        finite = torch.isfinite(total)
+        if env.enabled:  # all ranks must agree to skip, or DDP deadlocks
+            flag = finite.to(torch.float32).reshape(1)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+            finite = flag.bool()[0]
+        optimizer.zero_grad(set_to_none=True)
+        if bool(finite):
+            consecutive = 0
+            scaler.scale(total).backward()
+            if p.train.grad_clip:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), p.train.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            skipped += 1
+            consecutive += 1
+            log.warning("step %d: non-finite loss (%s); step skipped", step, float(total))
+            if consecutive >= p.train.max_nonfinite:
+                raise NonFiniteLossError(
+                    f"{variant}: {consecutive} consecutive non-finite losses at step {step} "
+                    f"(train.max_nonfinite={p.train.max_nonfinite}); lower train.lr or check the data"
+                )
+        scheduler.step()
+        done = step + 1
+        if env.is_main and (done % p.train.log_every == 0 or done == p.train.iterations):
+            last_log = {"train/loss": float(total), "train/lr": optimizer.param_groups[0]["lr"]}
+            last_log |= {f"train/{k}": float(v) for k, v in out.components.items()}
+            last_log |= {f"train/{k}": float(v) for k, v in out.stats.items()}
+            with history.open("a") as fh:
+                fh.write(json.dumps({"step": done, **last_log}) + "\n")
+            for cb in callbacks:
+                cb.on_log(done, last_log)
+            bar.set_postfix(loss=f"{float(total):.3f}", lr=f"{last_log['train/lr']:.2e}")
+        bar.update(1)
+        if done % p.train.checkpoint_every == 0 and done < p.train.iterations:
+            checkpoint(done)
+    bar.close()
+    checkpoint(p.train.iterations)
+    result = TrainResult(variant, run_dir, p.train.iterations, time.perf_counter() - t0, skipped, start, last_log)
+    if env.is_main:
+        (run_dir / "train_summary.json").write_text(json.dumps({
+            "variant": variant, "steps": result.steps, "resumed_from": start, "seconds": round(result.seconds, 2),
+            "skipped_steps": skipped, "final": last_log, "tasks": list(host.tasks), "host": p.model.host,
+            "encoder": p.model.encoder.name, "contrast": p.loss.contrast.enabled,
+        }, indent=2))  # fmt: skip
+        for cb in callbacks:
+            cb.on_end(result)
+        if progress:
+            print(format_summary(result))
+    return result
+
+
+def format_summary(result: TrainResult) -> str:
+    """One screen: what ran, how long, the last losses, where the checkpoint is."""
+    lines = [
+        f"── {result.variant}: {result.steps} steps in {result.seconds:.1f} s"
+        + (f" (resumed from step {result.resumed_from})" if result.resumed_from else ""),
+    ]
+    if result.skipped_steps:
+        lines.append(f"   skipped non-finite steps: {result.skipped_steps}")
+    losses = {k.removeprefix("train/"): v for k, v in result.final.items() if k.startswith("train/loss")}
+    if losses:
+        lines.append("   " + "  ".join(f"{k}={v:.4g}" for k, v in sorted(losses.items()) if math.isfinite(v)))
+    lines.append(f"   checkpoint: {result.checkpoint}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Reports: trivial-predictor floors, the results table with Δm, and pictures."""

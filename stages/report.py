@@ -1,0 +1,22 @@
+"""DVC stage ``report``: collect every variant's evaluation into reports/results.md (tables with Δm against the
+single-task baselines, regulariser minus host, trivial floors) and reports/metrics.json (`dvc metrics show`).
+
+Inputs: params.yaml, runs/<variant>/eval/metrics.json for every variant, reports/floors.json.
+
+    dvc repro report                    # or: python stages/report.py
+"""
+
+from pathlib import Path
+
+from mtcontrast.config import load_params
+from mtcontrast.report.results import write_report
+
+
+def main() -> None:
+    params = load_params("params.yaml")
+    write_report(params, Path("reports"), floors_path=Path("reports/floors.json"))
+    print(Path("reports/results.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""DVC stage ``train@<variant>``: train one variant (single-task baseline, host, or host + regulariser).
+
+Inputs: params.yaml (sections seed, data, model, loss, train, variants), data/prepared/<data.name>/train.h5.
+Outputs: runs/<variant>/checkpoint.pt (resolved params, git commit, weights, optimiser, RNG), history.jsonl,
+train_summary.json. A killed run resumes from its last checkpoint when re-run with unchanged params.
+
+    dvc repro train@mtl_contrast        # or: python stages/train.py mtl_contrast
+"""
+
+import argparse
+
+from mtcontrast.config import load_params
+from mtcontrast.engine.trainer import train_variant
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("variant", help="a key of `variants` in params.yaml")
+    args = parser.parse_args()
+    train_variant(load_params("params.yaml"), args.variant)
+
+
+if __name__ == "__main__":
+    main()
