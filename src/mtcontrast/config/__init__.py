@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError
 
 from mtcontrast.config.base import Section
 from mtcontrast.config.data import AugmentParams, DataParams
@@ -49,20 +49,6 @@ class Params(Section):
     eval: EvalParams = Field(default_factory=EvalParams)
     variants: dict[str, VariantParams] = Field(default_factory=lambda: dict(_DEFAULT_VARIANTS))
 
-    @model_validator(mode="after")
-    def _variant_tasks_exist(self) -> Params:
-        from mtcontrast.tasks import DATASETS
-
-        tasks = DATASETS[self.data.dataset].tasks
-        for name, variant in self.variants.items():
-            unknown = [] if variant.tasks == "all" else [t for t in variant.tasks if t not in tasks]
-            if unknown:
-                raise ValueError(
-                    f"variants.{name}.tasks: {unknown} not tasks of dataset {self.data.dataset!r} "
-                    f"(its tasks: {', '.join(tasks)})"
-                )
-        return self
-
 
 _DEFAULT_VARIANTS = {
     **{t: VariantParams(tasks=[t], host="mtl_baseline") for t in ("semseg", "depth", "normals", "edge")},
@@ -76,6 +62,15 @@ def resolve_variant(params: Params, name: str) -> Params:
     if name not in params.variants:
         raise ParamsError(f"unknown variant {name!r}; variants in params: {', '.join(params.variants)}")
     variant = params.variants[name]
+    from mtcontrast.tasks import DATASETS
+
+    tasks_of_dataset = DATASETS[params.data.dataset].tasks
+    unknown = [] if variant.tasks == "all" else [t for t in variant.tasks if t not in tasks_of_dataset]
+    if unknown:
+        raise ParamsError(
+            f"variants.{name}.tasks: {unknown} are not tasks of dataset {params.data.dataset!r} "
+            f"(its tasks: {', '.join(tasks_of_dataset)}); edit `variants` in params.yaml for this dataset"
+        )
     tasks = None if variant.tasks == "all" else list(variant.tasks)
     model = params.model.model_copy(update={"tasks": tasks, "host": variant.host or params.model.host})
     contrast = params.loss.contrast.model_copy(update={"enabled": variant.contrast})

@@ -1,0 +1,138 @@
+"""The torch Dataset over a prepared HDF5 split, and a DataLoader builder.
+
+Items follow the Batch contract (see :mod:`mtcontrast.data.transforms`); ``meta`` additionally holds ``index``.
+Each item draws its augmentation from a generator seeded by (seed, epoch, index), so a run is reproducible and
+independent of the number of workers. The HDF5 file is opened lazily by :class:`PreparedSplit` in the process that
+reads it (each worker opens its own handle on first access; h5py handles must not cross a fork).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from mtcontrast.config.data import DataParams
+from mtcontrast.data.errors import DataError
+from mtcontrast.data.prepared import PreparedSplit
+from mtcontrast.data.transforms import EvalTransform, TrainTransform, sample_seed
+
+SplitKind = Literal["train", "eval"]
+
+
+class MultiTaskDataset(Dataset):
+    """Samples of ``path`` (a prepared ``{train,val}.h5``) through the train or eval transform.
+
+    ``tasks``: the task maps to return (default: all the split holds). ``pad_multiple``: eval pad granularity when
+    ``data_params.eval_size`` is None (the encoder stride). Call :meth:`set_epoch` before each epoch; with
+    ``num_workers`` > 0 keep ``persistent_workers=False`` (as :func:`build_loader` does) so workers see the epoch.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        split_kind: SplitKind,
+        data_params: DataParams,
+        tasks: tuple[str, ...] | list[str] | None = None,
+        seed: int = 0,
+        pad_multiple: int = 32,
+    ) -> None:
+        self.path = Path(path)
+        if split_kind not in ("train", "eval"):
+            raise ValueError(f"split_kind = {split_kind!r}: expected 'train' or 'eval'")
+        if not self.path.is_file():
+            raise DataError(self.path, "prepared split not found; run `mtc prepare` (or `dvc repro prepare`) first")
+        self.split_kind: SplitKind = split_kind
+        self.num_workers = data_params.num_workers
+        self.transform: TrainTransform | EvalTransform = (
+            TrainTransform(tuple(data_params.train_size), data_params.augment)
+            if split_kind == "train"
+            else EvalTransform(data_params.eval_size, pad_multiple)
+        )
+        self.seed = int(seed)
+        self.epoch = 0
+        available = PreparedSplit(self.path).tasks  # reads attrs only; no handle stays open
+        missing = [t for t in tasks or () if t not in available]
+        if missing:
+            raise DataError(self.path, f"task(s) {missing} requested but the split holds only {list(available)}")
+        # Reads only the requested maps; opens its HDF5 handle on first access in each process.
+        self._split = PreparedSplit(self.path, tasks=None if tasks is None else tuple(tasks))
+        self.tasks: tuple[str, ...] = self._split.tasks
+        if len(self._split) == 0:
+            raise DataError(self.path, "prepared split holds no samples; expected at least one")
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation stream of ``epoch`` (the item generators are seeded by (seed, epoch, index))."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self._split)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {self.path} ({len(self)} samples)")
+        sample = self._split[index]
+        rng = np.random.default_rng(sample_seed(self.seed, self.epoch, index))
+        item = self.transform(sample, rng)
+        item["meta"]["index"] = int(index)
+        return item
+
+    def close(self) -> None:
+        """Release this process's HDF5 handle (a later access reopens it)."""
+        self._split.close()
+
+
+def build_dataset(
+    data_params: DataParams,
+    split: str,
+    tasks: tuple[str, ...] | list[str] | None = None,
+    seed: int = 0,
+    pad_multiple: int = 32,
+) -> MultiTaskDataset:
+    """The dataset of ``<prepared_dir>/<name>/<split>.h5``: the ``train`` split with train transforms, any other
+    split (``val``) with eval transforms."""
+    kind: SplitKind = "train" if split == "train" else "eval"
+    return MultiTaskDataset(data_params.prepared_path(split), kind, data_params, tasks, seed, pad_multiple)
+
+
+def worker_init_fn(worker_id: int) -> None:
+    """One thread per worker (workers already run in parallel) and distinct global RNG seeds, for any library
+    code that draws from them; our own augmentation uses only the per-item generator."""
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    seed = torch.initial_seed() % 2**32  # DataLoader gives each worker base_seed + worker_id
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def build_loader(
+    dataset: MultiTaskDataset,
+    batch_size: int,
+    *,
+    shuffle: bool | None = None,
+    drop_last: bool | None = None,
+    num_workers: int | None = None,
+    seed: int | None = None,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """DataLoader with the project's defaults: shuffle and drop_last for train, neither for eval; workers from
+    ``data.num_workers``; a seeded shuffle order; non-persistent workers so :meth:`set_epoch` reaches them."""
+    is_train = dataset.split_kind == "train"
+    workers = dataset.num_workers if num_workers is None else num_workers
+    generator = torch.Generator().manual_seed(dataset.seed if seed is None else seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=is_train if shuffle is None else shuffle,
+        drop_last=is_train if drop_last is None else drop_last,
+        num_workers=workers,
+        worker_init_fn=worker_init_fn if workers > 0 else None,
+        generator=generator,
+        persistent_workers=False,
+        pin_memory=pin_memory,
+    )

@@ -1,0 +1,144 @@
+"""Every kind of unusable input → one DataError naming the file and what was expected, exit code 2 from
+``mtc prepare``, and no partial output (no .h5, no temp file, no new empty folder). CLI checks use NYUD folders
+because params.yaml's other sections are validated against ``data.dataset`` (NYUD by default)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+import yaml
+from PIL import Image
+from raw_fixtures import write_nyud_dataset, write_pascal_dataset
+
+from mtcontrast.cli import main
+from mtcontrast.config import DataParams
+from mtcontrast.data import DataError, prepare_dataset
+
+
+def _params(tmp_path: Path, dataset: str) -> DataParams:
+    return DataParams(dataset=dataset, root=tmp_path / "raw", prepared_dir=tmp_path / "prepared", name="ds")
+
+
+def _fail(tmp_path: Path, dataset: str, match: str) -> DataError:
+    with pytest.raises(DataError, match=match) as info:
+        prepare_dataset(_params(tmp_path, dataset), progress=False)
+    assert len(str(info.value).splitlines()) == 1
+    assert not (tmp_path / "prepared").exists(), list((tmp_path / "prepared").rglob("*"))
+    return info.value
+
+
+def _cli(tmp_path: Path, dataset: str, capsys: pytest.CaptureFixture[str]) -> str:
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"data": {"dataset": dataset, "root": str(tmp_path / "raw"),
+                                               "prepared_dir": str(tmp_path / "prepared"), "name": "ds"}}))  # fmt: skip
+    assert main(["prepare", "--params", str(params), "-q"]) == 2
+    assert not (tmp_path / "prepared").exists()
+    err = capsys.readouterr().err
+    assert err.startswith("mtc prepare: error: ") and len(err.strip().splitlines()) == 1
+    return err
+
+
+def test_truncated_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_nyud_dataset(tmp_path / "raw", "nyud_mt")
+    jpg = tmp_path / "raw" / "images" / "0102.jpg"  # a val image: train is fully written before it fails
+    jpg.write_bytes(jpg.read_bytes()[:-10])  # header intact, scan data cut: fails only when decoded
+    err = _fail(tmp_path, "nyud_mt", "cannot decode image .*truncated")
+    assert err.path == jpg
+    assert "0102.jpg: cannot decode image" in _cli(tmp_path, "nyud_mt", capsys)
+
+
+def test_corrupt_image_header(tmp_path: Path) -> None:
+    write_nyud_dataset(tmp_path / "raw", "nyudv2")
+    (tmp_path / "raw" / "images" / "0002.png").write_bytes(b"\x89PNG garbage")
+    assert _fail(tmp_path, "nyudv2", "cannot read image header").path == tmp_path / "raw" / "images" / "0002.png"
+
+
+def test_label_size_differs_from_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_nyud_dataset(tmp_path / "raw", "nyudv2")
+    Image.fromarray(np.ones((5, 8), np.uint8)).save(tmp_path / "raw" / "segmentation" / "0102.png")
+    _fail(tmp_path, "nyudv2", r"0102.png: semseg label is 5×8 but its image is 6×8; expected equal")
+    assert "semseg label is 5×8" in _cli(tmp_path, "nyudv2", capsys)
+
+
+def test_missing_split_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_pascal_dataset(tmp_path / "pascal" / "raw")
+    (tmp_path / "pascal" / "raw" / "ImageSets" / "Context" / "val.txt").unlink()
+    _fail(tmp_path / "pascal", "pascal_context", r"Context/val.txt: missing split file; expected one sample id per")
+    write_nyud_dataset(tmp_path / "raw", "nyudv2")
+    (tmp_path / "raw" / "gt_sets" / "val.txt").unlink()
+    assert "gt_sets/val.txt: missing split file" in _cli(tmp_path, "nyudv2", capsys)
+
+
+@pytest.mark.parametrize(
+    ("remove", "match"),
+    [
+        (lambda root: (root / "depth" / "0002.npy").unlink(), r"depth/0002.npy: missing depth file of sample '0002'"),
+        (lambda root: (root / "gt_sets" / "val.txt").write_text("0101\n0999\n"),
+         r"images/0999.png: missing image file of sample '0999'"),
+    ],
+)  # fmt: skip
+def test_missing_listed_file(tmp_path: Path, remove: Callable[[Path], None], match: str) -> None:
+    write_nyud_dataset(tmp_path / "raw", "nyudv2")
+    remove(tmp_path / "raw")
+    _fail(tmp_path, "nyudv2", match)
+
+
+def test_wrong_nyud_variant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_nyud_dataset(tmp_path / "raw", "nyud_mt", manifest=False)
+    _fail(tmp_path, "nyudv2", r"folder is the 'nyud_mt' NYUD package \(images/\*.jpg, normals/\*.npy\)")
+    assert "set data.dataset=nyud_mt" in _cli(tmp_path, "nyudv2", capsys)
+
+
+@pytest.mark.parametrize(("folder", "key"), [("pascal-context/trainval", "LabelMap"), ("human_parts", "anno")])
+def test_mat_without_expected_variable(tmp_path: Path, folder: str, key: str) -> None:
+    write_pascal_dataset(tmp_path / "raw")
+    mat = tmp_path / "raw" / folder / "2008_000000.mat"
+    scipy.io.savemat(mat, {"Other": np.zeros((2, 2))})
+    err = _fail(tmp_path, "pascal_context", rf"has no variable '{key}' \(found: Other\)")
+    assert err.path == mat
+
+
+@pytest.mark.parametrize(("value", "match"), [(np.nan, "NaN or infinite"), (-0.5, "negative values")])
+def test_bad_depth(tmp_path: Path, value: float, match: str, capsys: pytest.CaptureFixture[str]) -> None:
+    raw = write_nyud_dataset(tmp_path / "raw", "nyud_mt")
+    depth = raw.samples["0102"]["depth"].copy()
+    depth[3, 4] = value
+    np.save(tmp_path / "raw" / "depth" / "0102.npy", depth)
+    _fail(tmp_path, "nyud_mt", rf"depth/0102.npy: .*{match}")
+    assert match in _cli(tmp_path, "nyud_mt", capsys)
+
+
+def test_empty_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_nyud_dataset(tmp_path / "raw", "nyudv2")
+    (tmp_path / "raw" / "gt_sets" / "train.txt").write_text("\n")
+    (tmp_path / "raw" / "gt_sets" / "val.txt").write_text("")
+    _fail(tmp_path, "nyudv2", r"train.txt: split 'train' lists no ids; expected 3")
+    assert "lists no ids" in _cli(tmp_path, "nyudv2", capsys)
+
+
+def test_unwritable_output_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_nyud_dataset(tmp_path / "raw", "nyudv2")
+    (tmp_path / "prepared").write_text("a file where the output folder should be")
+    with pytest.raises(DataError, match=r"prepared/ds: cannot create output folder .* expected a writable directory"):
+        prepare_dataset(_params(tmp_path, "nyudv2"), progress=False)
+    assert (tmp_path / "prepared").is_file()
+    params = tmp_path / "params.yaml"
+    data = {"root": str(tmp_path / "raw"), "prepared_dir": str(tmp_path / "prepared")}
+    params.write_text(yaml.safe_dump({"data": data}))
+    assert main(["prepare", "--params", str(params), "-q"]) == 2
+    assert "cannot create output folder" in capsys.readouterr().err
+
+
+def test_failed_run_keeps_previous_outputs_and_leaves_no_temp(tmp_path: Path) -> None:
+    write_nyud_dataset(tmp_path / "raw", "nyudv2")
+    first = prepare_dataset(_params(tmp_path, "nyudv2"), progress=False)
+    before = {p: p.read_bytes() for p in first.paths.values()}
+    np.save(tmp_path / "raw" / "depth" / "0101.npy", np.full((6, 8), np.nan, np.float32))
+    with pytest.raises(DataError, match="NaN"):
+        prepare_dataset(_params(tmp_path, "nyudv2"), progress=False)
+    assert sorted(p.name for p in (tmp_path / "prepared" / "ds").iterdir()) == ["train.h5", "val.h5"]
+    assert all(p.read_bytes() == data for p, data in before.items())
