@@ -20,12 +20,14 @@ class AugmentParams(Section):
 
 
 class DataParams(Section):
+    """Which raw folder ``prepare`` decodes (adapter = layout), where the HDF5 goes, and the transforms."""
+
     dataset: Literal["nyudv2", "nyud_mt", "pascal_context"] = "nyudv2"  # adapter = expected raw layout
     root: Path = Path("data/raw/scenes/nyudv2")  # raw dataset folder in that layout
     name: str = "scenes_nyudv2"  # prepared output: <prepared_dir>/<name>/{train,val}.h5
     prepared_dir: Path = Path("data/prepared")
     limit: int | None = Field(None, ge=1)  # keep the first N ids of each split (quick subsets)
-    compression: Literal["gzip", "lzf", "none"] = "gzip"
+    compression: Literal["gzip", "lzf", "none"] = "gzip"  # HDF5 filter; none reads ~3-6x faster at ~5x the disk
     train_size: tuple[int, int] = (128, 160)  # H, W of training crops
     eval_size: tuple[int, int] | None = None  # centre-pad target at eval; None: pad to the encoder stride
     augment: AugmentParams = Field(default_factory=AugmentParams)
