@@ -13,7 +13,7 @@ from mtcontrast.config.base import Section
 class EncoderParams(Section):
     name: str = "resnet18"  # any timm model that supports features_only=True
     pretrained_file: Path | None = None  # local weights only; never a hub download
-    out_indices: list[int] | None = None  # timm feature levels; None: the model's default
+    out_indices: list[int] | None = None  # timm feature levels; None: timm's default levels with stride >= 4
     feature_location: str | None = None  # e.g. '' for HRNet's raw branches
     kwargs: dict[str, Any] = Field(default_factory=dict)  # extra timm.create_model kwargs
 
@@ -24,3 +24,4 @@ class ModelParams(Section):
     tasks: list[str] | None = None  # subset of the dataset's tasks; None: all (one task = single-task baseline)
     head_channels: int = Field(64, ge=8)  # width of the task decoder features (the regulariser's tap)
     head_blocks: int = Field(1, ge=1)  # conv-BN-ReLU blocks per task head
+    fuse_channels: int | None = Field(256, ge=8)  # width of the fused 1/4 feature; None: sum of encoder channels

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from mtcontrast.config.base import Section
 
@@ -17,10 +17,26 @@ class ScenesParams(Section):
     layouts: list[Layout] = Field(default_factory=lambda: ["nyudv2"])
     seed: int = 0
     image_size: tuple[int, int] = (128, 160)  # H, W of NYUD-layout scenes
-    pascal_max_side: int = 160  # PASCAL-layout scenes get a random aspect with this longer side
+    pascal_max_side: int = Field(160, ge=16)  # PASCAL-layout scenes get a random aspect with this longer side
     train: int = Field(120, ge=1)
     val: int = Field(60, ge=1)
-    objects: tuple[int, int] = (4, 9)  # min, max objects per scene (object density)
+    objects: tuple[int, int] = (4, 9)  # min, max objects per NYUD room (object density)
+    pascal_objects: tuple[int, int] = (1, 3)  # min, max non-person VOC objects per PASCAL scene
     persons: tuple[int, int] = (0, 2)  # min, max person figures per PASCAL scene
+    unannotated_person_rate: float = Field(0.25, ge=0.0, le=1.0)  # persons without PASCAL-Part annotation
     hole_fraction: float = Field(0.01, ge=0.0, le=0.5)  # target fraction of invalid (0) depth pixels
     noise: float = Field(0.02, ge=0.0)  # std of additive RGB noise in [0, 1] units
+
+    @field_validator("image_size")
+    @classmethod
+    def _positive_size(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if min(value) < 16:
+            raise ValueError(f"scenes.image_size = {list(value)}: expected [H, W] with both sides >= 16")
+        return value
+
+    @field_validator("objects", "pascal_objects", "persons")
+    @classmethod
+    def _ordered_range(cls, value: tuple[int, int], info: ValidationInfo) -> tuple[int, int]:
+        if not 0 <= value[0] <= value[1]:
+            raise ValueError(f"scenes.{info.field_name} = {list(value)}: expected [min, max] with 0 <= min <= max")
+        return value

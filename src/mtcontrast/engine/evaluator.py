@@ -96,7 +96,7 @@ def load_inference_host(params: Params, variant: str, device: torch.device) -> t
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"{ckpt_path}: no checkpoint; run `mtc train --variant {variant}` first")
     ckpt = load_checkpoint(ckpt_path)
-    model = build_training_model(params)
+    model = build_training_model(params, load_weights=False)
     model.load_state_dict(ckpt["model"])
     return export_inference(model).to(device)
 
@@ -114,7 +114,7 @@ def evaluate_variant(params: Params, variant: str, *, progress: bool = True) -> 
     host = load_inference_host(p, variant, env.device)
     tasks = tuple(host.tasks)
     val_path = p.data.prepared_path("val")
-    dataset = MultiTaskDataset(val_path, "eval", p.data, tasks=tasks, seed=p.seed, pad_multiple=host.feat_stride)
+    dataset = MultiTaskDataset(val_path, "eval", p.data, tasks=tasks, seed=p.seed, pad_multiple=host.pad_multiple)
     n = len(dataset) if p.eval.limit is None else min(len(dataset), p.eval.limit)
     indices = list(range(env.rank, n, env.world_size))
     meters = {t: build_meter(t, spec, p.eval) for t in tasks}

@@ -72,15 +72,16 @@ def params_digest(params: Params) -> str:
     return hashlib.sha256(json.dumps(params.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def build_training_model(params: Params) -> torch.nn.Module:
-    """Host + criterion (which owns the projectors) for resolved params; deterministic in ``params.seed``."""
+def build_training_model(params: Params, *, load_weights: bool = True) -> torch.nn.Module:
+    """Host + criterion (which owns the projectors) for resolved params; deterministic in ``params.seed``.
+    ``load_weights=False`` skips ``model.encoder.pretrained_file`` (weights will come from a checkpoint)."""
     from mtcontrast.losses import build_criterion
     from mtcontrast.models import TrainingModel, build_model
 
     spec = DATASETS[params.data.dataset]
     torch.manual_seed(params.seed)
-    host = build_model(params.model, spec)
-    criterion = build_criterion(params.loss, spec, host.tasks, host.feat_channels, params.seed)
+    host = build_model(params.model, spec, load_weights=load_weights)
+    criterion = build_criterion(params.loss, spec, host.tasks, host.feat_channels, params.seed, host.feat_stride)
     return TrainingModel(host, criterion)
 
 
@@ -169,7 +170,7 @@ def train_variant(
             log.info("not resuming %s: checkpoint is %s; starting fresh", variant, why)
 
     dataset = MultiTaskDataset(
-        p.data.prepared_path("train"), "train", p.data, tasks=host.tasks, seed=p.seed, pad_multiple=host.feat_stride
+        p.data.prepared_path("train"), "train", p.data, tasks=host.tasks, seed=p.seed, pad_multiple=host.pad_multiple
     )
     sampler = IterationSampler(len(dataset), p.train.batch_size, seed=p.seed, rank=env.rank, world_size=env.world_size)
     loader = DataLoader(
