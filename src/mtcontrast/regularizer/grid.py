@@ -1,0 +1,177 @@
+"""Source labels brought to the grid where the regulariser samples pixels (method.md §3.4).
+
+``labels_on_grid`` reduces a full-resolution label map to the task feature grid without mixing valid and invalid
+pixels; ``labels_full_res`` keeps every pixel (for ``align: full_res``, where features are read bilinearly at label
+coordinates instead). Both return :class:`GridLabels`, flattened per image so samplers index one axis.
+
+Geometry: feature cell (i, j) covers label pixels [i·s, (i+1)·s) × [j·s, (j+1)·s) for the feature stride s, i.e.
+the host pads bottom/right; labels are padded (invalid) or cropped to h·s × w·s to match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mtcontrast.tasks import IGNORE_INDEX
+
+LabelKind = Literal["discrete", "binary", "depth", "normals"]
+
+SOURCE_KINDS: dict[str, LabelKind] = {
+    "semseg": "discrete",
+    "human_parts": "discrete",
+    "edge": "binary",
+    "sal": "binary",
+    "depth": "depth",
+    "normals": "normals",
+}
+
+MIN_VALID_FRACTION = 0.5  # a depth / normals cell needs at least this share of valid pixels
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class GridLabels:
+    """One source task's labels on a sampling grid, flattened to P = h·w positions per image.
+
+    ``values``: B×P int64 class / binary codes, B×P float32 ln d (depth) or B×P×3 unit vectors (normals);
+    ``valid``: B×P bool; ``size``: (h, w) of the grid; ``stride``: label pixels per grid step (1 at full res).
+    """
+
+    kind: LabelKind
+    values: Tensor
+    valid: Tensor
+    size: tuple[int, int]
+    stride: int
+
+    @property
+    def discrete(self) -> bool:
+        return self.kind in ("discrete", "binary")
+
+
+def source_kind(task: str) -> LabelKind:
+    try:
+        return SOURCE_KINDS[task]
+    except KeyError:
+        raise ValueError(f"no regulariser label rule for task {task!r}; known: {', '.join(SOURCE_KINDS)}") from None
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def infer_stride(label_hw: tuple[int, int], grid_hw: tuple[int, int], stride: int | None = None) -> int:
+    """The feature stride: ``stride`` when given, else the integer s with h = ⌈H/s⌉ and w = ⌈W/s⌉ (the host's
+    grid over its bottom/right-padded input), taking the exact divisor when several s fit."""
+    if stride is not None:
+        if stride < 1:
+            raise ValueError(f"feature stride must be >= 1, got {stride}")
+        return stride
+    (H, W), (h, w) = label_hw, grid_hw
+    if h > 0 and w > 0:
+        lo = max(_ceil_div(H, h), _ceil_div(W, w))  # ⌈H/s⌉ = h  ⟺  H/h ≤ s < H/(h − 1)
+        hi = min(_ceil_div(H, h - 1) - 1 if h > 1 else H, _ceil_div(W, w - 1) - 1 if w > 1 else W)
+        if lo == hi or (lo < hi and H == h * lo and W == w * lo):
+            return lo
+    raise ValueError(
+        f"cannot infer the feature stride from labels {H}x{W} and features {h}x{w}; pass feat_stride "
+        "(the host's `feat_stride`) to build_criterion"
+    )
+
+
+def _check_label(task: str, label: Tensor) -> Tensor:
+    kind = source_kind(task)
+    want = {"discrete": 3, "binary": 3, "depth": 4, "normals": 4}[kind]
+    channels = {"depth": 1, "normals": 3}.get(kind)
+    if label.dim() != want or (channels is not None and label.shape[1] != channels):
+        shape = {3: "B×H×W", 4: f"B×{channels}×H×W"}[want]
+        raise ValueError(f"batch[{task!r}]: expected a {shape} tensor, got shape {tuple(label.shape)}")
+    return label
+
+
+def _fit(label: Tensor, height: int, width: int, fill: float) -> Tensor:
+    """Pad bottom/right with ``fill`` or crop so the last two dims are height × width."""
+    H, W = label.shape[-2:]
+    label = label[..., : min(H, height), : min(W, width)]
+    pad_h, pad_w = height - label.shape[-2], width - label.shape[-1]
+    if pad_h or pad_w:
+        label = F.pad(label, (0, pad_w, 0, pad_h), value=fill)
+    return label
+
+
+def _flat(values: Tensor, valid: Tensor, kind: LabelKind, size: tuple[int, int], stride: int) -> GridLabels:
+    B = valid.shape[0]
+    if kind == "normals":  # B×3×h×w → B×P×3
+        values = values.flatten(2).transpose(1, 2).contiguous()
+    else:
+        values = values.reshape(B, -1)
+    return GridLabels(kind, values, valid.reshape(B, -1), size, stride)
+
+
+def _binarise(label: Tensor) -> tuple[Tensor, Tensor]:
+    """{0, 1} codes (threshold 0.5) and validity of a binary map with 255 padding."""
+    valid = label != IGNORE_INDEX
+    return ((label.float() > 0.5) & valid).long(), valid
+
+
+def labels_on_grid(task: str, label: Tensor, grid_hw: tuple[int, int], stride: int) -> GridLabels:
+    """Reduce a Batch-contract label of ``task`` to the h×w feature grid (method.md §3.4)."""
+    label = _check_label(task, label).detach()
+    kind = source_kind(task)
+    h, w = grid_hw
+    s = stride
+    off = s // 2  # nearest = the label at the cell centre
+    if kind == "discrete":
+        lab = _fit(label, h * s, w * s, IGNORE_INDEX)[:, off::s, off::s].long()
+        return _flat(lab, lab != IGNORE_INDEX, kind, grid_hw, s)
+    if task == "sal":
+        lab = _fit(label, h * s, w * s, IGNORE_INDEX)[:, off::s, off::s]
+        codes, valid = _binarise(lab)
+        return _flat(codes, valid, kind, grid_hw, s)
+    if kind == "binary":  # edge: max-pool over valid pixels so one-pixel-thin edges survive
+        lab = _fit(label, h * s, w * s, IGNORE_INDEX)
+        codes, valid = _binarise(lab)
+        value = F.max_pool2d(codes.float().unsqueeze(1), s).squeeze(1).long()
+        cell_valid = F.max_pool2d(valid.float().unsqueeze(1), s).squeeze(1) > 0
+        return _flat(value, cell_valid, kind, grid_hw, s)
+    lab = _fit(label.float(), h * s, w * s, 0.0)
+    if kind == "depth":
+        valid = lab > 0
+        log_d = torch.log(torch.where(valid, lab, torch.ones_like(lab)))
+        frac = F.avg_pool2d(valid.float(), s)
+        mean = F.avg_pool2d(log_d * valid, s) / frac.clamp_min(_EPS)
+        cell_valid = frac >= MIN_VALID_FRACTION
+        return _flat(torch.where(cell_valid, mean, 0.0).squeeze(1), cell_valid.squeeze(1), kind, grid_hw, s)
+    valid = lab.norm(dim=1, keepdim=True) > 0  # normals
+    frac = F.avg_pool2d(valid.float(), s)
+    mean = F.avg_pool2d(lab * valid, s)
+    norm = mean.norm(dim=1, keepdim=True)
+    cell_valid = (frac >= MIN_VALID_FRACTION) & (norm > _EPS)
+    unit = torch.where(cell_valid, mean / norm.clamp_min(_EPS), 0.0)
+    return _flat(unit, cell_valid.squeeze(1), kind, grid_hw, s)
+
+
+def labels_full_res(task: str, label: Tensor) -> GridLabels:
+    """Every label pixel as a sampling position (``align: full_res``), with the same validity rules."""
+    label = _check_label(task, label).detach()
+    kind = source_kind(task)
+    size = (int(label.shape[-2]), int(label.shape[-1]))
+    if kind == "discrete":
+        lab = label.long()
+        return _flat(lab, lab != IGNORE_INDEX, kind, size, 1)
+    if kind == "binary":
+        codes, valid = _binarise(label)
+        return _flat(codes, valid, kind, size, 1)
+    lab = label.float()
+    if kind == "depth":
+        valid = lab > 0
+        log_d = torch.log(torch.where(valid, lab, torch.ones_like(lab)))
+        return _flat(torch.where(valid, log_d, 0.0).squeeze(1), valid.squeeze(1), kind, size, 1)
+    norm = lab.norm(dim=1, keepdim=True)
+    valid = norm > 0
+    unit = torch.where(valid, lab / norm.clamp_min(_EPS), 0.0)
+    return _flat(unit, valid.squeeze(1), kind, size, 1)

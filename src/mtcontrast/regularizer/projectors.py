@@ -1,0 +1,82 @@
+"""Projectors g_{t→s} from a task feature to the contrastive embedding (method.md §3.3).
+
+They live in the loss module so the exported model is the host unchanged. ``pair`` keeps one head per ordered
+(target, source) pair, ``target`` one per target, ``shared`` a single head (equal channels required) and ``none``
+only L2-normalises the feature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Literal
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+ProjectorMode = Literal["pair", "target", "shared", "none"]
+
+
+class ProjectionHead(nn.Sequential):
+    """1×1 conv (C→C) → BN → ReLU → 1×1 conv (C→D), L2-normalised per pixel."""
+
+    def __init__(self, channels: int, dim: int) -> None:
+        super().__init__(
+            nn.Conv2d(channels, channels, 1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, dim, 1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.normalize(super().forward(x), dim=1, eps=1e-12)
+
+
+def pair_key(target: str, source: str) -> str:
+    return f"{target}_from_{source}"
+
+
+class ProjectorBank(nn.Module):
+    """All projectors of one criterion, looked up by (target, source)."""
+
+    def __init__(
+        self,
+        mode: ProjectorMode,
+        pairs: Iterable[tuple[str, str]],
+        feat_channels: Mapping[str, int],
+        dim: int,
+    ) -> None:
+        super().__init__()
+        self.mode = mode
+        pairs = list(pairs)
+        targets = sorted({t for t, _ in pairs})
+        missing = [t for t in targets if t not in feat_channels]
+        if missing:
+            raise ValueError(f"feat_channels has no entry for target task(s) {missing}; got {dict(feat_channels)}")
+        self.heads = nn.ModuleDict()
+        if mode == "pair":
+            for t, s in pairs:
+                self.heads[pair_key(t, s)] = ProjectionHead(feat_channels[t], dim)
+        elif mode == "target":
+            for t in targets:
+                self.heads[t] = ProjectionHead(feat_channels[t], dim)
+        elif mode == "shared":
+            widths = {feat_channels[t] for t in targets}
+            if len(widths) != 1:
+                raise ValueError(
+                    "loss.contrast.projector=shared needs equal feature channels for all targets, got "
+                    f"{ {t: feat_channels[t] for t in targets} }"
+                )
+            self.heads["shared"] = ProjectionHead(widths.pop(), dim)
+        elif mode != "none":
+            raise ValueError(f"loss.contrast.projector={mode!r}; allowed: pair, target, shared, none")
+
+    def key(self, target: str, source: str) -> str | None:
+        """Name of the head used for (target, source), or None for ``none``."""
+        return {"pair": pair_key(target, source), "target": target, "shared": "shared"}.get(self.mode)
+
+    def forward(self, feat: Tensor, target: str, source: str) -> Tensor:
+        """Embed a B×C×h×w feature map (or a 1×C×N×1 stack of sampled feature vectors) to unit B×D×h×w."""
+        key = self.key(target, source)
+        if key is None:
+            return F.normalize(feat, dim=1, eps=1e-12)
+        return self.heads[key](feat)

@@ -1,0 +1,166 @@
+"""Index sampling for the regulariser (method.md §3.6): anchors, positives, negatives and candidate pools.
+
+Every function works on all rows at once (a row is one image, or the whole batch for ``pool: batch``) with sorts,
+gathers and top-k; nothing loops over pixels or classes. Indices are row-local positions in a flattened label grid.
+Random numbers come from an explicit ``torch.Generator`` so a (seed, step) pair reproduces the draw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from mtcontrast.regularizer.grid import GridLabels
+
+DEPTH_STRATA = 8  # equal-frequency bins of ln d per image
+NORMAL_STRATA = 6  # signed dominant axes
+
+
+def _rand(shape: tuple[int, ...], gen: torch.Generator, device: torch.device) -> Tensor:
+    return torch.rand(shape, generator=gen, device=device)
+
+
+def _draw_below(n: Tensor, u: Tensor) -> Tensor:
+    """Uniform integers in [0, n) (0 where n ≤ 0) from uniforms ``u`` broadcast against ``n``."""
+    return torch.minimum(torch.floor(u * n).long(), (n - 1).clamp_min(0)).clamp_min(0)
+
+
+def _group_bounds(sorted_keys: Tensor) -> tuple[Tensor, Tensor]:
+    """First and last sorted position of the run of equal keys that each sorted position belongs to."""
+    R, L = sorted_keys.shape
+    pos = torch.arange(L, device=sorted_keys.device).expand(R, L)
+    change = sorted_keys[:, 1:] != sorted_keys[:, :-1]
+    is_start = torch.cat((torch.ones_like(change[:, :1]), change), dim=1)
+    is_end = torch.cat((change, torch.ones_like(change[:, :1])), dim=1)
+    start = torch.where(is_start, pos, 0).cummax(dim=1).values
+    end = torch.where(is_end, pos, L).flip(1).cummin(dim=1).values.flip(1)
+    return start, end
+
+
+def _inverse(order: Tensor) -> Tensor:
+    pos = torch.arange(order.shape[1], device=order.device).expand_as(order)
+    return torch.empty_like(order).scatter_(1, order, pos)
+
+
+def strata(labels: GridLabels, balance: bool) -> Tensor:
+    """Stratum id per position (B×P, −1 = invalid): the class for discrete labels, 8 equal-frequency ln-depth
+    bins per image, or the 6 signed dominant normal axes; a single stratum when ``balance`` is off."""
+    valid = labels.valid
+    if not balance:
+        ids = torch.zeros_like(valid, dtype=torch.long)
+    elif labels.discrete:
+        ids = labels.values.long()
+    elif labels.kind == "depth":
+        key = torch.where(valid, labels.values.float(), torch.inf)
+        rank = _inverse(torch.argsort(key, dim=1, stable=True))
+        n_valid = valid.sum(dim=1, keepdim=True).clamp_min(1)
+        ids = torch.div(rank * DEPTH_STRATA, n_valid, rounding_mode="floor")
+    else:
+        axis = labels.values.abs().argmax(dim=-1)
+        negative = labels.values.gather(-1, axis.unsqueeze(-1)).squeeze(-1) < 0
+        ids = axis * 2 + negative.long()
+    return torch.where(valid, ids, -1)
+
+
+def draw_anchors(ids: Tensor, m: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Up to ``m`` distinct anchors per row, split evenly across strata (B×M indices, B×M ok).
+
+    Round robin without replacement: each position gets its random rank inside its stratum and the m smallest
+    ranks win, so every stratum present gets ⌊m/k⌋ or more anchors until it runs out of positions.
+    """
+    B, P = ids.shape
+    valid = ids >= 0
+    sentinel = torch.where(valid, ids, ids.max().clamp_min(0) + 1).double()
+    u = _rand((B, P), gen, ids.device).double()
+    order = torch.argsort(sentinel + u, dim=1)
+    start, _ = _group_bounds(sentinel.gather(1, order))
+    rank_sorted = torch.arange(P, device=ids.device).expand(B, P) - start
+    rank = torch.empty_like(order).scatter_(1, order, rank_sorted)
+    key = torch.where(valid, rank.double() + _rand((B, P), gen, ids.device).double(), torch.inf)
+    k = min(m, P)
+    top, idx = torch.topk(key, k, dim=1, largest=False)
+    ok = torch.isfinite(top)
+    if k < m:
+        idx = torch.cat((idx, idx.new_zeros(B, m - k)), dim=1)
+        ok = torch.cat((ok, ok.new_zeros(B, m - k)), dim=1)
+    return idx, ok
+
+
+@dataclass(frozen=True)
+class Draws:
+    """Sampled positions for a set of anchors: ``idx`` R×A×K row-local indices and ``ok`` R×A×K validity."""
+
+    idx: Tensor
+    ok: Tensor
+
+
+def draw_same_and_other(
+    values: Tensor, valid: Tensor, anchors: Tensor, n_pos: int, n_neg: int, gen: torch.Generator
+) -> tuple[Draws, Draws]:
+    """Exact uniform draws (with replacement) from the anchor's class (anchor itself excluded) and from the
+    other valid classes, for discrete codes ``values`` (R×L) and anchors (R×A)."""
+    R, L = values.shape
+    device = values.device
+    big = values.max().clamp_min(0) + 1
+    order = torch.argsort(torch.where(valid, values.long(), big), dim=1, stable=True)
+    sorted_keys = torch.where(valid, values.long(), big).gather(1, order)
+    start_all, end_all = _group_bounds(sorted_keys)
+    at = _inverse(order).gather(1, anchors)  # sorted position of each anchor
+    start, end = start_all.gather(1, at), end_all.gather(1, at)
+    count = end - start + 1
+    n_valid = valid.sum(dim=1, keepdim=True)
+    # positives: the anchor's run minus the anchor
+    j = _draw_below((count - 1).unsqueeze(-1), _rand((R, anchors.shape[1], n_pos), gen, device))
+    j = j + (j >= (at - start).unsqueeze(-1)).long()
+    pos_idx = order.gather(1, (start.unsqueeze(-1) + j).clamp(0, L - 1).flatten(1)).view_as(j)
+    pos_ok = (count >= 2).unsqueeze(-1).expand_as(j)
+    # negatives: valid positions [0, n_valid) outside the anchor's run
+    n_other = (n_valid - count).clamp_min(0)
+    j = _draw_below(n_other.unsqueeze(-1), _rand((R, anchors.shape[1], n_neg), gen, device))
+    j = j + count.unsqueeze(-1) * (j >= start.unsqueeze(-1)).long()
+    neg_idx = order.gather(1, j.clamp(0, L - 1).flatten(1)).view_as(j)
+    neg_ok = (n_other >= 1).unsqueeze(-1).expand_as(j)
+    return Draws(pos_idx, pos_ok), Draws(neg_idx, neg_ok)
+
+
+def draw_candidates(valid: Tensor, anchors: Tensor, q: int, gen: torch.Generator) -> Draws:
+    """``q`` candidates per anchor, uniform with replacement over the row's valid positions; ``ok`` excludes
+    the anchor itself and rows without valid positions."""
+    R, L = valid.shape
+    order = torch.argsort((~valid).to(torch.uint8), dim=1, stable=True)  # valid positions first
+    n_valid = valid.sum(dim=1).view(R, 1, 1)
+    j = _draw_below(n_valid, _rand((R, anchors.shape[1], q), gen, valid.device))
+    idx = order.gather(1, j.flatten(1)).view_as(j)
+    ok = valid.gather(1, idx.flatten(1)).view_as(idx) & (idx != anchors.unsqueeze(-1))
+    return Draws(idx, ok)
+
+
+def pick(mask: Tensor, k: int, gen: torch.Generator, score: Tensor | None = None) -> Draws:
+    """Up to ``k`` distinct entries of the last dim where ``mask`` holds: uniformly at random, or the ``k``
+    highest ``score``s. Returns positions along that dim (…×k) and their validity."""
+    k = min(k, mask.shape[-1])
+    key = score if score is not None else _rand(tuple(mask.shape), gen, mask.device)
+    key = torch.where(mask, key.float(), -torch.inf)
+    top, idx = torch.topk(key, k, dim=-1)
+    return Draws(idx, torch.isfinite(top))
+
+
+def mine(
+    pos: Tensor, neg: Tensor, dist: Tensor, mining: str, margin: float, gen: torch.Generator
+) -> tuple[Draws, Draws]:
+    """One positive and one negative per anchor among candidates (masks and distances R×A×Q).
+
+    ``hard``: the farthest positive and the closest negative. ``semihard``: a random positive, then a random
+    negative with d_ap < d_an < d_ap + margin, falling back to the closest negative when that band is empty.
+    """
+    if mining == "hard":
+        return pick(pos, 1, gen, score=dist), pick(neg, 1, gen, score=-dist)
+    if mining != "semihard":
+        raise ValueError(f"loss.contrast.mining = {mining!r}: expected hard or semihard here")
+    p = pick(pos, 1, gen)
+    d_ap = dist.gather(-1, p.idx)
+    semi = pick(neg & (dist > d_ap) & (dist < d_ap + margin), 1, gen)
+    hardest = pick(neg, 1, gen, score=-dist)
+    return p, Draws(torch.where(semi.ok, semi.idx, hardest.idx), semi.ok | hardest.ok)
