@@ -24,8 +24,8 @@ from mtcontrast.config import EvalParams, Params, resolve_variant
 from mtcontrast.engine.checkpoint import load_checkpoint
 from mtcontrast.engine.distributed import DistEnv, all_gather_objects, init_distributed
 from mtcontrast.engine.trainer import build_training_model, run_dir_of
-from mtcontrast.metrics.base import Meter
-from mtcontrast.tasks import DatasetSpec, dataset_spec
+from mtcontrast.metrics import Meter, build_meter
+from mtcontrast.tasks import dataset_spec
 
 log = logging.getLogger(__name__)
 
@@ -40,21 +40,9 @@ class EvalResult:
     protocols: dict[str, Any] = field(default_factory=dict)
 
 
-def build_meter(task: str, spec: DatasetSpec, cfg: EvalParams) -> Meter:
-    """The meter of ``task`` configured per the protocol of ``spec`` and the ``eval`` params."""
-    from mtcontrast.metrics import ConfusionMeter, DepthMeter, EdgeMeter, NormalsMeter, SaliencyMeter
-
-    if task in ("semseg", "human_parts"):
-        return ConfusionMeter(spec.num_classes(task))
-    if task == "depth":
-        return DepthMeter()
-    if task == "normals":
-        return NormalsMeter()
-    if task == "sal":
-        return SaliencyMeter(cfg.sal_protocol)
-    if task == "edge":
-        return EdgeMeter(spec.edge_max_dist, nms=cfg.edge_nms)
-    raise KeyError(f"no meter for task {task!r}")
+def protocol_of(cfg: EvalParams) -> dict[str, str]:
+    """The protocol variants the ``eval`` params select (logged with every result)."""
+    return {"sal": cfg.sal_protocol, "edge": "nms" if cfg.edge_nms else "plain"}
 
 
 def postprocess(task: str, pred: torch.Tensor) -> torch.Tensor:
@@ -117,7 +105,7 @@ def evaluate_variant(params: Params, variant: str, *, progress: bool = True) -> 
     dataset = MultiTaskDataset(val_path, "eval", p.data, tasks=tasks, seed=p.seed, pad_multiple=host.pad_multiple)
     n = len(dataset) if p.eval.limit is None else min(len(dataset), p.eval.limit)
     indices = list(range(env.rank, n, env.world_size))
-    meters = {t: build_meter(t, spec, p.eval) for t in tasks}
+    meters = {t: build_meter(t, spec, protocol_of(p.eval)) for t in tasks}
     export_dir = run_dir_of(p, variant) / "eval" / "seism" / "edge"
 
     t0 = time.perf_counter()
@@ -140,7 +128,7 @@ def evaluate_variant(params: Params, variant: str, *, progress: bool = True) -> 
     bar.close()
 
     states = all_gather_objects({t: m.state() for t, m in meters.items()}, env)
-    merged = {t: type(meters[t]).from_states([s[t] for s in states], **_config_of(meters[t])) for t in tasks}
+    merged = {t: type(meters[t]).from_states([s[t] for s in states], **meters[t].config()) for t in tasks}
     metrics = {t: m.compute() for t, m in merged.items()}
     protocols = {"sal_protocol": p.eval.sal_protocol, "edge": "nms" if p.eval.edge_nms else "plain",
                  "edge_max_dist": spec.edge_max_dist, "resolution": "native (centre-pad, padding cropped)"}  # fmt: skip
@@ -157,19 +145,6 @@ def _crop_hwc(array: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
     from mtcontrast.data.transforms import crop_to_native
 
     return np.moveaxis(crop_to_native(np.moveaxis(array, -1, 0), meta), 0, -1)
-
-
-def _config_of(meter: Meter) -> dict[str, Any]:
-    """Constructor arguments that reproduce ``meter``'s configuration (for ``from_states``)."""
-    from mtcontrast.metrics import ConfusionMeter, EdgeMeter, SaliencyMeter
-
-    if isinstance(meter, ConfusionMeter):
-        return {"num_classes": meter.num_classes}
-    if isinstance(meter, SaliencyMeter):
-        return {"protocol": meter.protocol}
-    if isinstance(meter, EdgeMeter):
-        return {"max_dist": meter.max_dist, "nms": meter.nms, "thresholds": meter.thresholds}
-    return {}
 
 
 def write_eval_outputs(result: EvalResult, meters: dict[str, Meter]) -> None:

@@ -231,7 +231,7 @@ def train_variant(
         else:
             skipped += 1
             consecutive += 1
-            log.warning("step %d: non-finite loss (%s); step skipped", step, float(total))
+            log.warning("step %d: non-finite loss (%s); step skipped", step, float(total.detach()))
             if consecutive >= p.train.max_nonfinite:
                 raise NonFiniteLossError(
                     f"{variant}: {consecutive} consecutive non-finite losses at step {step} "
@@ -240,14 +240,14 @@ def train_variant(
         scheduler.step()
         done = step + 1
         if env.is_main and (done % p.train.log_every == 0 or done == p.train.iterations):
-            last_log = {"train/loss": float(total), "train/lr": optimizer.param_groups[0]["lr"]}
+            last_log = {"train/loss": float(total.detach()), "train/lr": optimizer.param_groups[0]["lr"]}
             last_log |= {f"train/{k}": float(v) for k, v in out.components.items()}
             last_log |= {f"train/{k}": float(v) for k, v in out.stats.items()}
             with history.open("a") as fh:
                 fh.write(json.dumps({"step": done, **last_log}) + "\n")
             for cb in callbacks:
                 cb.on_log(done, last_log)
-            bar.set_postfix(loss=f"{float(total):.3f}", lr=f"{last_log['train/lr']:.2e}")
+            bar.set_postfix(loss=f"{float(total.detach()):.3f}", lr=f"{last_log['train/lr']:.2e}")
         bar.update(1)
         if done % p.train.checkpoint_every == 0 and done < p.train.iterations:
             checkpoint(done)
