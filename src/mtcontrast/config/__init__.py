@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError
 
+from mtcontrast.config.ablation import AblationParams
 from mtcontrast.config.base import Section
 from mtcontrast.config.data import AugmentParams, DataParams
 from mtcontrast.config.evaluation import EvalParams
@@ -25,7 +26,7 @@ from mtcontrast.config.train import TrainParams
 from mtcontrast.config.variants import VariantParams
 
 __all__ = [
-    "AugmentParams", "ContrastParams", "DataParams", "EncoderParams", "EvalParams", "LossParams", "ModelParams",
+    "AblationParams", "AugmentParams", "ContrastParams", "DataParams", "EncoderParams", "EvalParams", "LossParams", "ModelParams",
     "Params", "ParamsError", "ScenesParams", "Section", "TrainParams", "VariantParams", "flatten", "load_params",
     "parse_overrides", "resolve_variant",
 ]  # fmt: skip
@@ -48,6 +49,7 @@ class Params(Section):
     train: TrainParams = Field(default_factory=TrainParams)
     eval: EvalParams = Field(default_factory=EvalParams)
     variants: dict[str, VariantParams] = Field(default_factory=lambda: dict(_DEFAULT_VARIANTS))
+    ablation: AblationParams = Field(default_factory=AblationParams)
 
 
 _DEFAULT_VARIANTS = {

@@ -15,3 +15,4 @@ class EvalParams(Section):
     edge_nms: bool = True  # SEISM "nms" reader (default) vs "plain" thresholding
     export_edges: bool = False  # also write SEISM PNGs (uint8, native size) under <run>/eval/seism/edge/
     limit: int | None = Field(None, ge=1)  # evaluate the first N val images only (smoke tests)
+    workers: int | None = Field(None, ge=1)  # processes for the edge matcher (the slow metric); null = all CPUs

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from mtcontrast.engine.checkpoint import load_checkpoint
 from mtcontrast.engine.distributed import DistEnv, all_gather_objects, init_distributed
 from mtcontrast.engine.trainer import build_training_model, run_dir_of
 from mtcontrast.metrics import Meter, build_meter
+from mtcontrast.metrics.score import feed
 from mtcontrast.tasks import dataset_spec
 
 log = logging.getLogger(__name__)
@@ -105,8 +107,9 @@ def evaluate_variant(params: Params, variant: str, *, progress: bool = True) -> 
     dataset = MultiTaskDataset(val_path, "eval", p.data, tasks=tasks, seed=p.seed, pad_multiple=host.pad_multiple)
     n = len(dataset) if p.eval.limit is None else min(len(dataset), p.eval.limit)
     indices = list(range(env.rank, n, env.world_size))
-    meters = {t: build_meter(t, spec, protocol_of(p.eval)) for t in tasks}
-    export_dir = run_dir_of(p, variant) / "eval" / "seism" / "edge"
+    export = {"export_dir": run_dir_of(p, variant) / "eval" / "seism"} if p.eval.export_edges else {}
+    meters = {t: build_meter(t, spec, protocol_of(p.eval), **(export if t == "edge" else {})) for t in tasks}
+    edge_items: list[tuple[str, np.ndarray, np.ndarray]] = []  # the slow meter: fed in parallel at the end
 
     t0 = time.perf_counter()
     bar = tqdm(total=len(indices), desc=f"eval {variant}", disable=not (progress and env.is_main), dynamic_ncols=True)
@@ -119,13 +122,17 @@ def evaluate_variant(params: Params, variant: str, *, progress: bool = True) -> 
                 gt = gt_split[int(meta["index"])]
                 for t in tasks:
                     pred = crop_to_native(preds[t][j], meta) if preds[t].ndim == 2 else _crop_hwc(preds[t][j], meta)
-                    meters[t].update(pred, gt[t], id=gt["meta"]["id"])
-                    if t == "edge" and p.eval.export_edges:
-                        from mtcontrast.metrics.edges.export import export_edge_png
-
-                        export_edge_png(pred, export_dir, gt["meta"]["id"])
+                    if t == "edge":
+                        edge_items.append((gt["meta"]["id"], np.ascontiguousarray(pred), gt[t]))
+                    else:
+                        meters[t].update(pred, gt[t], id=gt["meta"]["id"])
             bar.update(batch["image"].shape[0])
     bar.close()
+    if edge_items:
+        workers = p.eval.workers or os.cpu_count() or 1
+        if progress and env.is_main:
+            print(f"eval {variant}: edge odsF ({len(edge_items)} images, {workers} worker processes)...", flush=True)
+        feed(meters["edge"], edge_items, workers=workers)
 
     states = all_gather_objects({t: m.state() for t, m in meters.items()}, env)
     merged = {t: type(meters[t]).from_states([s[t] for s in states], **meters[t].config()) for t in tasks}
