@@ -330,8 +330,11 @@ def test_projector_counts() -> None:
         ProjectorBank("shared", [("semseg", "depth"), ("depth", "semseg")], {"semseg": 8, "depth": 4}, 4)
     bank = ProjectorBank("none", [("semseg", "depth")], {"semseg": 8}, 4)
     assert not list(bank.parameters())
-    z = bank(torch.tensor([[[[3.0]], [[4.0]]]]), "semseg", "depth")
-    assert z.flatten().tolist() == pytest.approx([0.6, 0.8])
+    z = bank(torch.tensor([[3.0, 4.0], [0.0, 2.0]]), "semseg", "depth")  # N×C sampled vectors
+    assert z.tolist() == [pytest.approx([0.6, 0.8]), pytest.approx([0.0, 1.0])]
+    head = ProjectorBank("pair", [("semseg", "depth")], {"semseg": 8}, 4).heads["semseg_from_depth"]
+    out = head(torch.randn(10, 8))
+    assert out.shape == (10, 4) and torch.allclose(out.norm(dim=-1), torch.ones(10))
 
 
 def test_bilinear_read_matches_grid_sample() -> None:

@@ -130,19 +130,17 @@ class CrossTaskContrast(nn.Module):
     def _embed(
         self, feat: Tensor, target: str, source: str, labels: GridLabels, indices: list[Tensor], cache: dict
     ) -> list[Tensor]:
-        """Unit embeddings (idx.shape × D) at flat indices into B·P, with one projector call per pair."""
-        if self.params.align == "grid":
-            key = (target, self.projectors.key(target, source))
-            if key not in cache:
-                z = self.projectors(feat, target, source).float()
-                cache[key] = z.flatten(2).transpose(1, 2).reshape(-1, z.shape[1])
-            table = cache[key]
-            return [table[i] for i in indices]
+        """Unit embeddings (idx.shape × D) at flat indices into B·P: the feature vectors there are gathered (grid)
+        or bilinearly read (full_res) and projected in one call."""
         flat = torch.cat([i.reshape(-1) for i in indices])
-        stride = infer_stride(labels.size, tuple(feat.shape[-2:]), self.feat_stride)
-        points = bilinear_read(feat, flat, labels.size, stride)  # N×C
-        z = self.projectors(points.T.unsqueeze(0).unsqueeze(-1), target, source).float()  # 1×D×N×1
-        z = z[0, :, :, 0].T
+        if self.params.align == "grid":
+            if target not in cache:  # B·h·w × C view of the map, shared by every pair of this target
+                cache[target] = feat.flatten(2).transpose(1, 2).reshape(-1, feat.shape[1])
+            points = cache[target][flat]
+        else:
+            stride = infer_stride(labels.size, tuple(feat.shape[-2:]), self.feat_stride)
+            points = bilinear_read(feat, flat, labels.size, stride)  # N×C
+        z = self.projectors(points, target, source).float()
         return [part.reshape(*i.shape, -1) for part, i in zip(z.split([i.numel() for i in indices]), indices)]
 
     # ------------------------------------------------------------------ one (target, source) pair
@@ -200,26 +198,16 @@ class CrossTaskContrast(nn.Module):
                     cache,
                 )
             else:
+                # one projector call over anchors and candidates (consistent BN statistics), mine, then gather
                 z_a, z_c = self._embed(
                     feat, target, source, labels, [anchors + offset, cand.idx + offset.unsqueeze(-1)], cache
                 )
-                grid = p.align == "grid"  # the projected map is cached: mine on detached copies, re-gather 3
-                if grid:
-                    z_a, z_c = z_a.detach(), z_c.detach()
                 with torch.no_grad():
                     d_aq = objectives.pair_distance(z_a.unsqueeze(2), z_c, p.distance)
                     pick_p, pick_n = sampling.mine(pos_m, neg_m, d_aq, p.mining, p.margin, gen)
-                if grid:
-                    pos_idx = cand.idx.gather(-1, pick_p.idx)[..., 0]
-                    neg_idx = cand.idx.gather(-1, pick_n.idx)
-                    z_a, z_p, z_n = self._embed(
-                        feat, target, source, labels,
-                        [anchors + offset, pos_idx + offset, neg_idx + offset.unsqueeze(-1)], cache,
-                    )  # fmt: skip
-                else:  # one projector call over anchors and candidates (consistent BN statistics)
-                    D = z_c.shape[-1]
-                    z_p = z_c.gather(2, pick_p.idx.unsqueeze(-1).expand(-1, -1, -1, D))[:, :, 0]
-                    z_n = z_c.gather(2, pick_n.idx.unsqueeze(-1).expand(-1, -1, -1, D))
+                D = z_c.shape[-1]
+                z_p = z_c.gather(2, pick_p.idx.unsqueeze(-1).expand(-1, -1, -1, D))[:, :, 0]
+                z_n = z_c.gather(2, pick_n.idx.unsqueeze(-1).expand(-1, -1, -1, D))
             neg_ok = pick_n.ok
             ok = a_ok & pick_p.ok[..., 0] & pick_n.ok[..., 0]
 

@@ -3,6 +3,11 @@
 They live in the loss module so the exported model is the host unchanged. ``pair`` keeps one head per ordered
 (target, source) pair, ``target`` one per target, ``shared`` a single head (equal channels required) and ``none``
 only L2-normalises the feature.
+
+A head is the per-pixel MLP of method.md §3.3 (a 1×1 conv is a linear map per pixel), applied only to the
+N sampled feature vectors (anchors, positives, negatives) rather than to the whole map: the loss reads nothing
+else, and this keeps the regulariser's training cost to a few percent (benchmarks/bench_regularizer.py). The one
+difference from projecting the full map is that BatchNorm statistics come from the sampled pixels.
 """
 
 from __future__ import annotations
@@ -17,18 +22,18 @@ ProjectorMode = Literal["pair", "target", "shared", "none"]
 
 
 class ProjectionHead(nn.Sequential):
-    """1×1 conv (C→C) → BN → ReLU → 1×1 conv (C→D), L2-normalised per pixel."""
+    """Per-pixel W₁ (C→C) → BN → ReLU → W₂ (C→D) on N×C sampled feature vectors, L2-normalised: N×D."""
 
     def __init__(self, channels: int, dim: int) -> None:
         super().__init__(
-            nn.Conv2d(channels, channels, 1, bias=False),
-            nn.BatchNorm2d(channels),
+            nn.Linear(channels, channels, bias=False),
+            nn.BatchNorm1d(channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(channels, dim, 1),
+            nn.Linear(channels, dim),
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.normalize(super().forward(x), dim=1, eps=1e-12)
+        return F.normalize(super().forward(x), dim=-1, eps=1e-12)
 
 
 def pair_key(target: str, source: str) -> str:
@@ -74,9 +79,10 @@ class ProjectorBank(nn.Module):
         """Name of the head used for (target, source), or None for ``none``."""
         return {"pair": pair_key(target, source), "target": target, "shared": "shared"}.get(self.mode)
 
-    def forward(self, feat: Tensor, target: str, source: str) -> Tensor:
-        """Embed a B×C×h×w feature map (or a 1×C×N×1 stack of sampled feature vectors) to unit B×D×h×w."""
+    def forward(self, vectors: Tensor, target: str, source: str) -> Tensor:
+        """Embed N×C sampled feature vectors of ``target`` to unit N×D vectors (one call per pair and step, so
+        BatchNorm sees all of the pair's samples at once)."""
         key = self.key(target, source)
         if key is None:
-            return F.normalize(feat, dim=1, eps=1e-12)
-        return self.heads[key](feat)
+            return F.normalize(vectors, dim=-1, eps=1e-12)
+        return self.heads[key](vectors)
