@@ -1,12 +1,30 @@
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-from mtcontrast.config import Params, ParamsError, flatten, load_params, parse_overrides
+from mtcontrast.config import Params, ParamsError, Section, flatten, load_params, parse_overrides
 
 
-def test_params_yaml_matches_schema_defaults(repo_root: Path) -> None:
-    assert load_params(repo_root / "params.yaml") == Params()
+def _missing_keys(model: type[Section], tree: dict[str, Any], prefix: str = "") -> list[str]:
+    """Schema keys that the YAML tree does not spell out (they would silently fall back to code defaults)."""
+    missing = []
+    for name, field in model.model_fields.items():
+        if name not in tree:
+            missing.append(prefix + name)
+        elif isinstance(field.annotation, type) and issubclass(field.annotation, Section):
+            missing += _missing_keys(field.annotation, tree[name] or {}, f"{prefix}{name}.")
+    return missing
+
+
+@pytest.mark.parametrize(
+    "path", ["params.yaml", *sorted(p.name for p in (Path(__file__).parents[2] / "profiles").glob("*.yaml"))]
+)
+def test_params_files_load_and_spell_out_every_key(repo_root: Path, path: str) -> None:
+    file = repo_root / path if path == "params.yaml" else repo_root / "profiles" / path
+    load_params(file)
+    assert _missing_keys(Params, yaml.safe_load(file.read_text())) == []
 
 
 def test_overrides_use_dvc_syntax_and_yaml_values(repo_root: Path) -> None:
