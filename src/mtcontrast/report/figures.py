@@ -1,0 +1,431 @@
+"""Pictures for people who would rather look than read: learning curves, qualitative panels, confusion matrices
+and the ablation chart.
+
+Every function draws on its own ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot, no global state, so
+it is safe in DVC stages, Prefect threads and tests), writes one PNG atomically (temp file + rename, so a reader
+never sees half a file) and returns its path. Figure sizes are fixed by the layout (no tight bounding box), so the
+same inputs give the same pixels.
+
+Colour conventions, shared by every figure: one colour per task (:data:`TASK_COLORS`); class maps use the VOC
+palette shipped in ``data/db_info/pascal_map.npy`` with class 0 drawn dark grey, because black is reserved for
+ignore / invalid pixels in every map; depth uses viridis with a colourbar in metres; normals are shown as RGB
+(n + 1)/2; edges and saliency as grey levels.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
+
+from mtcontrast.tasks import ALL_TASKS, IGNORE_INDEX, DatasetSpec, dataset_spec
+
+__all__ = [
+    "DPI", "TASK_COLORS", "ablation_chart", "class_palette", "confusion_matrix_png", "depth_range", "learning_curves",
+    "qualitative_panel", "read_history", "render_map", "save_figure", "task_color",
+]  # fmt: skip
+
+DPI = 100
+TASK_COLORS: dict[str, str] = {
+    "semseg": "#1f77b4",
+    "depth": "#ff7f0e",
+    "normals": "#2ca02c",
+    "edge": "#d62728",
+    "human_parts": "#9467bd",
+    "sal": "#8c564b",
+    "contrast": "#e377c2",
+    "total": "#222222",
+}
+NEUTRAL_COLOR = "#7f7f7f"
+BACKGROUND_RGB = (72, 72, 72)  # class 0: distinct from black (ignore) and from every VOC palette colour
+INVALID_RGB = (0, 0, 0)
+DEPTH_CMAP = "viridis"
+_VOC_PALETTE_FILE = Path(__file__).resolve().parents[1] / "data" / "db_info" / "pascal_map.npy"
+_VARIANT_COLORS = matplotlib.colormaps["tab10"].colors
+
+
+# ------------------------------------------------------------------------------------------------ plumbing
+def save_figure(fig: Figure, out_png: str | Path) -> Path:
+    """Write ``fig`` as a PNG at :data:`DPI` via a temp file in the same folder, then rename (atomic)."""
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_png.with_name(f".{out_png.name}.tmp-{os.getpid()}")
+    try:
+        FigureCanvasAgg(fig)
+        fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
+        os.replace(tmp, out_png)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out_png
+
+
+def task_color(name: str) -> str:
+    """Colour of a task, or of a metric / loss name that starts with one (``semseg/miou``, ``loss_depth``)."""
+    key = name.removeprefix("train/").removeprefix("val/").removeprefix("loss_")
+    for task in sorted(TASK_COLORS, key=len, reverse=True):  # the longest matching name wins
+        if key == task or key.startswith((f"{task}/", f"{task}.", f"{task}_")):
+            return TASK_COLORS[task]
+    return NEUTRAL_COLOR
+
+
+def _spec(dataset: str | DatasetSpec) -> DatasetSpec:
+    return dataset if isinstance(dataset, DatasetSpec) else dataset_spec(dataset)
+
+
+# ------------------------------------------------------------------------------------------------ map rendering
+@functools.cache
+def class_palette() -> np.ndarray:
+    """256×3 uint8 colours by class index (read-only): the VOC palette, class 0 dark grey, 255 (ignore) black."""
+    voc = np.load(_VOC_PALETTE_FILE)
+    if voc.ndim != 2 or voc.shape[0] < 256 or voc.shape[1] < 3:
+        raise ValueError(f"{_VOC_PALETTE_FILE}: expected a 256×3(+) colour table, got shape {voc.shape}")
+    palette = voc[:256, :3].astype(np.uint8).copy()
+    palette[0] = BACKGROUND_RGB
+    palette[IGNORE_INDEX] = INVALID_RGB
+    palette.flags.writeable = False
+    return palette
+
+
+def _squeeze(task: str, array: Any, what: str) -> np.ndarray:
+    arr = np.asarray(array)
+    if task == "normals":
+        if arr.ndim == 3 and arr.shape[-1] != 3 and arr.shape[0] == 3:
+            arr = np.moveaxis(arr, 0, -1)
+        if arr.ndim != 3 or arr.shape[-1] != 3:
+            raise ValueError(f"{what} normals: expected an H×W×3 array, got shape {arr.shape}")
+        return arr
+    if arr.ndim == 3 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 2:
+        hint = " (a class map: take the argmax of the logits)" if task in ("semseg", "human_parts") else ""
+        raise ValueError(f"{what} {task}: expected an H×W map{hint}, got shape {arr.shape}")
+    return arr
+
+
+def depth_range(depths: Sequence[np.ndarray]) -> tuple[float, float]:
+    """Colour range (m) over the valid (> 0, finite) pixels of ``depths``: the 1st-99th percentile span."""
+    vals = np.concatenate([d[np.isfinite(d) & (d > 0)].ravel() for d in (np.asarray(x, np.float64) for x in depths)])
+    if vals.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(vals, [1.0, 99.0])
+    return float(lo), float(max(hi, lo + 1e-3))
+
+
+def render_map(task: str, array: Any, *, vrange: tuple[float, float] | None = None, what: str = "map") -> np.ndarray:
+    """One task map (PreparedSplit GT or :func:`mtcontrast.engine.evaluator.postprocess` prediction, cropped to
+    native size) as H×W×3 uint8, invalid / ignore pixels black. ``vrange``: depth colour range in metres."""
+    arr = _squeeze(task, array, what)
+    if task in ("semseg", "human_parts"):
+        if not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
+            raise ValueError(f"{what} {task}: expected an integer class map, got dtype {arr.dtype}")
+        return class_palette()[np.clip(arr.astype(np.int64), 0, 255)]
+    if task == "depth":
+        d = arr.astype(np.float64)
+        valid = np.isfinite(d) & (d > 0)
+        lo, hi = vrange if vrange is not None else depth_range([d])
+        rgb = matplotlib.colormaps[DEPTH_CMAP](Normalize(lo, hi, clip=True)(np.where(valid, d, lo)))[..., :3]
+        out = np.round(rgb * 255).astype(np.uint8)
+        out[~valid] = INVALID_RGB
+        return out
+    if task == "normals":
+        n = arr.astype(np.float64)
+        norm = np.linalg.norm(n, axis=-1, keepdims=True)
+        valid = np.isfinite(norm[..., 0]) & (norm[..., 0] > 0)
+        unit = np.where(valid[..., None], n / np.where(valid[..., None], norm, 1.0), 0.0)
+        out = np.round((unit + 1.0) / 2.0 * 255).astype(np.uint8)
+        out[~valid] = INVALID_RGB
+        return out
+    if task in ("edge", "sal"):
+        v = arr.astype(np.float64)
+        valid = np.isfinite(v) & ~(np.issubdtype(arr.dtype, np.integer) & (arr == IGNORE_INDEX))
+        grey = np.round(np.clip(np.where(valid, v, 0.0), 0.0, 1.0) * 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    raise ValueError(f"{what}: no rendering for task {task!r}; known: {', '.join(ALL_TASKS)}")
+
+
+# ------------------------------------------------------------------------------------------------ learning curves
+def read_history(path: str | Path) -> pd.DataFrame:
+    """The trainer's ``history.jsonl`` (one JSON object per log step, with ``step``) as a DataFrame by step."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no training history (expected the trainer's history.jsonl)")
+    rows = []
+    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{lineno}: not a JSON object ({err.msg})") from None
+        if not isinstance(row, dict) or "step" not in row:
+            raise ValueError(f"{path}:{lineno}: expected a JSON object with a 'step' key")
+        rows.append(row)
+    if not rows:
+        raise ValueError(f"{path}: empty history; expected at least one logged step")
+    return pd.DataFrame(rows).sort_values("step", kind="stable").reset_index(drop=True)
+
+
+def _loss_panels(columns: Sequence[str]) -> dict[str, list[tuple[str, bool]]]:
+    """Subplot name → [(history column, is_aux)] for total, each task (final + deep supervision), contrast."""
+    panels: dict[str, list[tuple[str, bool]]] = {}
+    if "train/loss" in columns:
+        panels["total"] = [("train/loss", False)]
+    for task in ALL_TASKS:
+        named = ((f"train/loss_{task}", False), (f"train/loss_{task}_aux", True))
+        cols = [(c, aux) for c, aux in named if c in columns]
+        if cols:
+            panels[task] = cols
+    if "train/loss_contrast" in columns:
+        panels["contrast"] = [("train/loss_contrast", False)]
+    return panels
+
+
+def learning_curves(history_jsonl_paths: Mapping[str, str | Path], out_png: str | Path) -> Path:
+    """One subplot per loss component (total, each task, contrast), x = iteration, one line per variant
+    (dashed: the task's deep-supervision loss)."""
+    if not history_jsonl_paths:
+        raise ValueError("learning_curves: no history files given")
+    histories = {name: read_history(path) for name, path in history_jsonl_paths.items()}
+    all_columns = sorted({c for h in histories.values() for c in h.columns})
+    panels = _loss_panels(all_columns)
+    if not panels:
+        files = ", ".join(str(p) for p in history_jsonl_paths.values())
+        raise ValueError(f"{files}: no train/loss* columns to plot")
+    ncols = min(3, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig = Figure(figsize=(4.2 * ncols, 3.2 * nrows), dpi=DPI, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, (name, cols) in zip(axes, panels.items()):
+        for vi, (variant, hist) in enumerate(histories.items()):
+            color = _VARIANT_COLORS[vi % len(_VARIANT_COLORS)]
+            for col, aux in cols:
+                if col in hist.columns:
+                    series = pd.to_numeric(hist[col], errors="coerce")
+                    label = f"{variant} (deep sup.)" if aux else variant
+                    ax.plot(hist["step"], series, color=color, ls="--" if aux else "-", lw=1.4, label=label)
+        title = {"total": "total loss (weighted sum)", "contrast": "contrastive regulariser"}.get(name, f"{name} loss")
+        ax.set_title(title, color=TASK_COLORS.get(name, NEUTRAL_COLOR), fontweight="bold")
+        ax.set_xlabel("iteration")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("loss (unweighted)" if name != "total" else "loss")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper right")
+    for ax in axes[len(panels) :]:
+        ax.set_axis_off()
+    fig.suptitle("Training losses")
+    return save_figure(fig, out_png)
+
+
+# ------------------------------------------------------------------------------------------------ qualitative panel
+PANEL_CELL_IN = 2.0  # inches per image column
+PANEL_TITLE_IN = 0.35  # per row, for the column titles
+PANEL_LEGEND_IN = 0.25  # per row of class legend entries
+LEGEND_COLS = 8
+LEGEND_MAX_CLASSES = 16  # per discrete task, most frequent first
+
+
+def _rows(value: Any, n: int | None, what: str) -> list[np.ndarray]:
+    """Images: one H×W×3 array or a sequence / N×H×W×3 stack. Maps (``n`` given): a sequence of ``n`` maps, or
+    one bare map when ``n`` is 1."""
+    if n is None and isinstance(value, np.ndarray) and value.ndim == 3:
+        rows = [value]
+    elif n == 1 and isinstance(value, np.ndarray):
+        rows = [value]
+    else:
+        rows = [np.asarray(v) for v in value]
+    if n is not None and len(rows) != n:
+        raise ValueError(f"qualitative_panel: {what} has {len(rows)} row(s), expected {n} (one per image)")
+    return rows
+
+
+def _legend_classes(maps: Sequence[np.ndarray], limit: int) -> list[int]:
+    """Classes present in ``maps`` (ignore excluded), most frequent first, at most ``limit``."""
+    counts = np.zeros(256, dtype=np.int64)
+    for m in maps:
+        counts += np.bincount(np.clip(np.asarray(m, np.int64).ravel(), 0, 255), minlength=256)
+    counts[IGNORE_INDEX] = 0
+    order = np.argsort(-counts, kind="stable")
+    return [int(c) for c in order[:limit] if counts[c] > 0]
+
+
+def qualitative_panel(
+    image_u8: np.ndarray | Sequence[np.ndarray],
+    gts: Mapping[str, Any],
+    preds: Mapping[str, Any],
+    out_png: str | Path,
+    dataset: str | DatasetSpec,
+    *,
+    ids: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Rows = images, columns = input | GT | prediction per task.
+
+    ``image_u8``: one H×W×3 uint8 image or a sequence of them (sizes may differ); ``gts[t]`` / ``preds[t]``: one map
+    or a sequence, one per image, in PreparedSplit / ``postprocess`` conventions (class maps, depth in metres,
+    H×W×3 normals, edge / saliency in [0, 1]). Depth GT and prediction share a colour range per row.
+    """
+    spec = _spec(dataset)
+    images = _rows(image_u8, None, "image_u8")
+    for i, img in enumerate(images):
+        if img.ndim != 3 or img.shape[-1] != 3 or img.dtype != np.uint8:
+            raise ValueError(f"qualitative_panel: image {i} must be H×W×3 uint8, got {img.shape} {img.dtype}")
+    tasks = [t for t in spec.tasks if t in gts or t in preds]
+    unknown = sorted((set(gts) | set(preds)) - set(spec.tasks))
+    missing = sorted(set(gts) ^ set(preds))
+    if unknown or missing or not tasks:
+        raise ValueError(
+            f"qualitative_panel: gts and preds need the same tasks of {spec.name} {list(spec.tasks)}; "
+            f"got gts {sorted(gts)}, preds {sorted(preds)}"
+        )
+    n = len(images)
+    gt_rows = {t: _rows(gts[t], n, f"gts[{t!r}]") for t in tasks}
+    pred_rows = {t: _rows(preds[t], n, f"preds[{t!r}]") for t in tasks}
+    discrete = [t for t in tasks if t in spec.class_names]
+    legend = {t: _legend_classes(gt_rows[t] + pred_rows[t], LEGEND_MAX_CLASSES) for t in discrete}
+    legend_rows = math.ceil((sum(len(c) for c in legend.values()) + 1) / LEGEND_COLS)  # + the ignore entry
+
+    ncols = 1 + 2 * len(tasks)
+    aspect = min(max(images[0].shape[0] / images[0].shape[1], 0.4), 2.0)
+    height = n * (PANEL_CELL_IN * aspect + PANEL_TITLE_IN) + legend_rows * PANEL_LEGEND_IN + (0.4 if title else 0)
+    fig = Figure(figsize=(PANEL_CELL_IN * ncols, height), dpi=DPI, layout="constrained")
+    axes = fig.subplots(n, ncols, squeeze=False)
+    for r in range(n):
+        hw = images[r].shape[:2]
+        axes[r, 0].imshow(images[r], interpolation="nearest")
+        axes[r, 0].set_title("input" if ids is None else f"input {ids[r]}", fontsize=9)
+        for k, task in enumerate(tasks):
+            gt = _squeeze(task, gt_rows[task][r], f"gts[{task!r}][{r}]")
+            pred = _squeeze(task, pred_rows[task][r], f"preds[{task!r}][{r}]")
+            for arr, what in ((gt, "GT"), (pred, "pred")):
+                if arr.shape[:2] != hw:
+                    raise ValueError(
+                        f"qualitative_panel: {what} {task} of row {r} is {arr.shape[:2]}, image is {hw} (crop the "
+                        "padding first)"
+                    )
+            vrange = depth_range([gt]) if task == "depth" else None
+            for j, (arr, what) in enumerate(((gt, "GT"), (pred, "pred"))):
+                ax = axes[r, 1 + 2 * k + j]
+                ax.imshow(render_map(task, arr, vrange=vrange, what=what), interpolation="nearest")
+                ax.set_title(f"{task} {what}", fontsize=9, color=TASK_COLORS.get(task, NEUTRAL_COLOR))
+            if task == "depth":
+                mappable = ScalarMappable(Normalize(*vrange), matplotlib.colormaps[DEPTH_CMAP])
+                cbar = fig.colorbar(mappable, ax=axes[r, 1 + 2 * k + 1], fraction=0.046, pad=0.02)
+                cbar.set_label("depth (m)", fontsize=8)
+                cbar.ax.tick_params(labelsize=7)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    palette = class_palette() / 255.0
+    handles = [
+        Patch(facecolor=palette[c], edgecolor="none", label=f"{t}: {spec.class_names[t][c]}")
+        for t in discrete
+        for c in legend[t]
+        if c < len(spec.class_names[t])
+    ]
+    handles.append(Patch(facecolor="black", edgecolor="grey", label="ignore / invalid"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=LEGEND_COLS, fontsize=7, frameon=False)
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, out_png)
+
+
+# ------------------------------------------------------------------------------------------------ confusion matrix
+def confusion_matrix_png(
+    conf: np.ndarray, class_names: Sequence[str], out_png: str | Path, *, title: str | None = None
+) -> Path:
+    """Row-normalised confusion (rows: ground truth, columns: prediction, as ``ConfusionMeter``); classes
+    absent from the ground truth are hatched grey. Cell values are printed for up to 25 classes."""
+    conf = np.asarray(conf)
+    k = len(class_names)
+    if conf.ndim != 2 or conf.shape != (k, k):
+        raise ValueError(f"confusion_matrix_png: confusion of shape {conf.shape} does not match {k} class names")
+    if (conf < 0).any():
+        raise ValueError("confusion_matrix_png: confusion counts must be non-negative")
+    rows = conf.sum(axis=1, keepdims=True).astype(np.float64)
+    frac = np.divide(conf, rows, out=np.full(conf.shape, np.nan), where=rows > 0)
+    side = max(4.5, 0.26 * k + 2.6)
+    fig = Figure(figsize=(side + 1.0, side), dpi=DPI, layout="constrained")
+    ax = fig.subplots()
+    cmap = matplotlib.colormaps["Blues"].with_extremes(bad="#dddddd")
+    im = ax.imshow(np.ma.masked_invalid(frac), cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+    cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+    cbar.set_label("fraction of ground-truth pixels")
+    fs = 8 if k <= 25 else 6
+    ax.set_xticks(range(k), labels=list(class_names), rotation=90, fontsize=fs)
+    ax.set_yticks(range(k), labels=list(class_names), fontsize=fs)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("ground-truth class")
+    if k <= 25:
+        for i, j in zip(*np.nonzero(np.isfinite(frac) & (frac >= 0.005))):
+            ax.text(j, i, f"{100 * frac[i, j]:.0f}", ha="center", va="center", fontsize=6,
+                    color="white" if frac[i, j] > 0.5 else "black")  # fmt: skip
+    acc = np.trace(conf) / conf.sum() if conf.sum() else float("nan")
+    ax.set_title((title + "\n" if title else "") + f"confusion, row-normalised (%); pixel acc. {100 * acc:.1f}%")
+    return save_figure(fig, out_png)
+
+
+# ------------------------------------------------------------------------------------------------ ablation chart
+ABLATION_COLUMNS = ("setting", "metric", "mean", "std", "n")
+
+
+def ablation_chart(summary: pd.DataFrame, out_png: str | Path, title: str = "Ablation") -> Path:
+    """One subplot per metric (Δm included), one bar per setting at the mean with ±std error bars over seeds
+    (settings in first-appearance order); bars are coloured by the metric's task and labelled mean ± std (n)."""
+    missing = [c for c in ABLATION_COLUMNS if c not in summary.columns]
+    if missing:
+        raise ValueError(f"ablation_chart: summary lacks column(s) {missing}; expected {list(ABLATION_COLUMNS)}")
+    if summary.empty:
+        raise ValueError("ablation_chart: empty summary")
+    dup = summary.duplicated(["setting", "metric"])
+    if dup.any():
+        first = summary.loc[dup, ["setting", "metric"]].iloc[0].tolist()
+        raise ValueError(f"ablation_chart: (setting, metric) {first} appears more than once")
+    settings = list(dict.fromkeys(summary["setting"].astype(str)))
+    metrics = list(dict.fromkeys(summary["metric"].astype(str)))
+    ncols = min(3, len(metrics))
+    nrows = math.ceil(len(metrics) / ncols)
+    width = max(3.6, 0.6 * len(settings) + 1.4)
+    fig = Figure(figsize=(width * ncols, 3.6 * nrows), dpi=DPI, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    table = summary.assign(setting=summary["setting"].astype(str), metric=summary["metric"].astype(str))
+    for ax, metric in zip(axes, metrics):
+        part = table[table["metric"] == metric].set_index("setting").reindex(settings)
+        mean = part["mean"].astype(float).to_numpy()
+        raw_std = part["std"].astype(float).to_numpy()
+        std = np.nan_to_num(raw_std, nan=0.0)  # one seed: no spread to show
+        x = np.arange(len(settings))
+        color = "#222222" if "delta" in metric.lower() else task_color(metric)
+        ax.bar(x, np.nan_to_num(mean), yerr=std, color=color, alpha=0.85, capsize=4, ecolor="black")
+        for xi, m, s, rs, n in zip(x, mean, std, raw_std, part["n"].to_numpy()):
+            if not np.isfinite(m):
+                continue
+            label = f"{m:.4g}" + (f"±{rs:.2g}" if np.isfinite(rs) else "") + (f"\n(n={int(n)})" if pd.notna(n) else "")
+            up = m >= 0
+            ax.annotate(label, (xi, m + (s if up else -s)), xytext=(0, 3 if up else -3), textcoords="offset points",
+                        ha="center", va="bottom" if up else "top", fontsize=7)  # fmt: skip
+        ax.axhline(0.0, color="black", lw=0.8)
+        slanted = max(map(len, settings)) > 6
+        ax.set_xticks(x, labels=settings, rotation=30 if slanted else 0, ha="right" if slanted else "center")
+        ax.tick_params(axis="x", labelsize=8)
+        ax.set_title(metric, color=color, fontweight="bold")
+        ax.set_ylabel(metric)
+        ax.margins(y=0.2)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in axes[len(metrics) :]:
+        ax.set_axis_off()
+    fig.suptitle(f"{title} (bars: mean over seeds, error bars: ±1 std)")
+    return save_figure(fig, out_png)
