@@ -2,6 +2,8 @@
 single-task baselines, regulariser minus host, trivial floors) and reports/metrics.json (`dvc metrics show`).
 
 Inputs: params.yaml, runs/<variant>/eval/metrics.json for every variant, reports/floors.json.
+MLflow: adds ``val/delta_m`` (and ``val/delta_m_vs_host`` for regularised runs) to each variant's run, with
+results.md and metrics.json as artifacts.
 
     dvc repro report                    # or: python stages/report.py
 """
@@ -10,11 +12,14 @@ from pathlib import Path
 
 from mtcontrast.config import load_params
 from mtcontrast.report.results import write_report
+from mtcontrast.tracking import configure, log_report
 
 
 def main() -> None:
     params = load_params("params.yaml")
-    write_report(params, Path("reports"), floors_path=Path("reports/floors.json"))
+    results = write_report(params, Path("reports"), floors_path=Path("reports/floors.json"))
+    configure()
+    log_report(params, results, Path("reports"))
     print(Path("reports/results.md").read_text())
 
 

@@ -3,6 +3,8 @@
 Inputs: params.yaml (sections seed, data, model, loss, train, variants), data/prepared/<data.name>/train.h5.
 Outputs: runs/<variant>/checkpoint.pt (resolved params, git commit, weights, optimiser, RNG), history.jsonl,
 train_summary.json. A killed run resumes from its last checkpoint when re-run with unchanged params.
+MLflow (``mtc ui``): one run per training in experiment ``mtcontrast/<data.name>`` (id in runs/<variant>/
+mlflow_run.json) with params, per-step ``train/*`` metrics, tags, the checkpoint and the inference model.
 
     dvc repro train@mtl_contrast        # or: python stages/train.py mtl_contrast
 """
@@ -10,14 +12,14 @@ train_summary.json. A killed run resumes from its last checkpoint when re-run wi
 import argparse
 
 from mtcontrast.config import load_params
-from mtcontrast.engine.trainer import train_variant
+from mtcontrast.tracking import tracked_train
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("variant", help="a key of `variants` in params.yaml")
     args = parser.parse_args()
-    train_variant(load_params("params.yaml"), args.variant)
+    tracked_train(load_params("params.yaml"), args.variant, source="dvc:train")
 
 
 if __name__ == "__main__":

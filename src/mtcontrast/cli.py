@@ -6,6 +6,8 @@
     mtc evaluate --variant mtl_contrast
     mtc report                    # reports/results.md + reports/metrics.json (floors included when present)
     mtc score --prepared data/prepared/nyudv2/val.h5 --pred my_invpt_outputs/   # score any model's exports
+    mtc ui --port 5000            # MLflow UI over every tracked run (Ctrl-C stops it)
+    mtc ablate --grid 'loss.contrast.weight=[0.3, 1]' --grid 'seed=[0, 1]'   # Prefect ablation flow (params: ablation)
     mtc <command> -S data.dataset=pascal_context -S data.root=/data/PASCALContext
 """
 
@@ -33,15 +35,15 @@ def _cmd_prepare(params: Params, args: argparse.Namespace) -> None:
 
 
 def _cmd_train(params: Params, args: argparse.Namespace) -> None:
-    from mtcontrast.engine.trainer import train_variant
+    from mtcontrast.tracking import tracked_train
 
-    train_variant(params, args.variant, resume=not args.fresh, progress=not args.quiet)
+    tracked_train(params, args.variant, source="cli:train", resume=not args.fresh, progress=not args.quiet)
 
 
 def _cmd_evaluate(params: Params, args: argparse.Namespace) -> None:
-    from mtcontrast.engine.evaluator import evaluate_variant
+    from mtcontrast.tracking import tracked_evaluate
 
-    evaluate_variant(params, args.variant, progress=not args.quiet)
+    tracked_evaluate(params, args.variant, source="cli:evaluate", progress=not args.quiet)
 
 
 def _cmd_report(params: Params, args: argparse.Namespace) -> None:
@@ -51,6 +53,38 @@ def _cmd_report(params: Params, args: argparse.Namespace) -> None:
 
     write_report(params, Path(args.out), floors_path=Path(args.out) / "floors.json")
     print((Path(args.out) / "results.md").read_text())
+
+
+def _cmd_ui(params: Params, args: argparse.Namespace) -> None:
+    from mtcontrast.tracking import UiError, serve_ui
+
+    try:
+        code = serve_ui(port=args.port)
+    except UiError as err:
+        print(f"mtc ui: error: {err}", file=sys.stderr)
+        code = 2
+    if code:
+        sys.exit(code)
+
+
+def _cmd_ablate(params: Params, args: argparse.Namespace) -> None:
+    import os
+    from pathlib import Path
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    from prefect.flows import load_flow_from_entrypoint
+
+    from mtcontrast.ablation import AblationChildError, parse_grid
+
+    entry = Path("pipelines/ablation.py")
+    if not entry.is_file():
+        raise FileNotFoundError(f"{entry.resolve()}: run `mtc ablate` from the project root (it holds pipelines/)")
+    flow = load_flow_from_entrypoint(f"{entry}:ablation", use_placeholder_flow=False)
+    try:
+        flow(parse_grid(args.grid), args.name, args.max_parallel, args.overrides, args.params)
+    except AblationChildError as err:
+        sys.exit(f"mtc ablate: error: {err}")
 
 
 def _cmd_score(params: Params, args: argparse.Namespace) -> None:
@@ -69,6 +103,8 @@ COMMANDS: dict[str, tuple[Callable[[Params, argparse.Namespace], None], str]] = 
     "evaluate": (_cmd_evaluate, "score a trained variant on val at native resolution (params: eval)"),
     "report": (_cmd_report, "write reports/results.md and reports/metrics.json from all evaluated variants"),
     "score": (_cmd_score, "score saved predictions (protocol export formats) against a prepared split"),
+    "ablate": (_cmd_ablate, "run the Prefect ablation flow: grid children as MLflow runs under one parent, summary"),
+    "ui": (_cmd_ui, "open the MLflow UI on the project's runs (mlruns/mlflow.db) at http://127.0.0.1:PORT"),
 }
 
 
@@ -102,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--pred", required=True, help="folder with <task>/<id>.png|.npy predictions")
             p.add_argument("--task", action="append", help="score only this task (repeatable)")
             p.add_argument("--protocol", default=None, help="saliency protocol: invpt | atrc | mtinet")
+        if name == "ablate":
+            p.add_argument("--grid", action="append", default=[], metavar="KEY=[V1, V2]",
+                           help="a grid axis (repeatable, YAML values); replaces ablation.grid when given")  # fmt: skip
+            p.add_argument("--name", default=None, help="grid name: folders and parent run (default: ablation.name)")
+            p.add_argument("--max-parallel", type=int, default=None, help="children at once (ablation.max_parallel)")
+        if name == "ui":
+            p.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default: %(default)s)")
     return parser
 
 

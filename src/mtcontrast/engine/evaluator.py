@@ -166,6 +166,11 @@ def write_eval_outputs(result: EvalResult, meters: dict[str, Meter]) -> None:
     for task, meter in meters.items():
         for rec in meter.records():
             rows.append({"task": task, **{k: v for k, v in rec.items() if np.ndim(v) == 0}})
+    confusions = {t: m.state()["confusion"] for t, m in meters.items() if "confusion" in m.state()}
+    if confusions:  # pooled confusion matrices, for the confusion-matrix figures
+        tmp = result.out_dir / ".confusion.npz.tmp.npz"
+        np.savez(tmp, **confusions)
+        tmp.replace(result.out_dir / "confusion.npz")
     frame = pd.DataFrame(rows)
     tmp = result.out_dir / ".per_image.parquet.tmp"
     frame.to_parquet(tmp, index=False)

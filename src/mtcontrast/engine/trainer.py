@@ -241,7 +241,7 @@ def train_variant(
         done = step + 1
         if env.is_main and (done % p.train.log_every == 0 or done == p.train.iterations):
             last_log = {"train/loss": float(total.detach()), "train/lr": optimizer.param_groups[0]["lr"]}
-            last_log |= {f"train/{k}": float(v) for k, v in out.components.items()}
+            last_log |= {f"train/{k}": float(v.detach()) for k, v in out.components.items()}
             last_log |= {f"train/{k}": float(v) for k, v in out.stats.items()}
             with history.open("a") as fh:
                 fh.write(json.dumps({"step": done, **last_log}) + "\n")

@@ -1,0 +1,31 @@
+"""MLflow tracking: MLflow only records (DVC owns the pipeline, Prefect the scheduling).
+
+One store (:func:`configure`: ``sqlite:///mlruns/mlflow.db``, artifacts in ``mlruns/artifacts``, or
+``MLFLOW_TRACKING_URI``), one experiment per prepared dataset (:func:`experiment_for`), one run per training of a
+variant (:func:`tracked_run`, which the evaluation and report re-open to add ``val/*`` and Δm). Logged: flattened
+resolved params; ``train/*`` per step; ``val/<task>/<metric>``, ``val/delta_m``; tags (git commit, source, data
+fingerprint, host, encoder, variant, profile); artifacts (checkpoint, inference model, per-image Parquet, figures,
+results.md). Rank 0 only.
+
+    with tracked_run(params, "mtl_contrast", source="dvc:train", run_dir=run_dir) as cb:
+        train_variant(params, "mtl_contrast", callbacks=[cb])
+"""
+
+from mtcontrast.tracking.artifacts import log_evaluation, log_inference_model, log_report, predict_val
+from mtcontrast.tracking.jobs import tracked_evaluate, tracked_train
+from mtcontrast.tracking.runs import (
+    MlflowCallback,
+    end_parent_run,
+    is_main_process,
+    run_id_of,
+    start_parent_run,
+    tracked_run,
+)
+from mtcontrast.tracking.store import client, configure, experiment_for, experiment_name, with_retry
+from mtcontrast.tracking.ui import UiError, serve_ui
+
+__all__ = [
+    "MlflowCallback", "UiError", "client", "configure", "end_parent_run", "experiment_for", "experiment_name",
+    "is_main_process", "log_evaluation", "log_inference_model", "log_report", "predict_val", "run_id_of",
+    "serve_ui", "start_parent_run", "tracked_evaluate", "tracked_run", "tracked_train", "with_retry",
+]  # fmt: skip

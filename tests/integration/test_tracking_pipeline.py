@@ -1,0 +1,155 @@
+"""The DVC stage scripts (train → evaluate → report) on a tiny real dataset log everything into one MLflow run per
+variant of a temporary SQLite store: params, per-step losses, val metrics, Δm, tags, artifacts, and an inference
+model that reproduces the trained host's predictions."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from mtcontrast.config import load_params
+from mtcontrast.data.layouts import write_nyud_sample, write_nyud_splits
+
+H, W = 32, 64
+TRAIN_IDS, VAL_IDS = ["0001", "0002", "0003", "0004"], ["0005", "0006", "0007"]
+# Δm needs non-zero baselines: the multi-task pair uses the regression tasks (a few steps leave mIoU at 0);
+# the semseg baseline covers the confusion matrix and the panels of a discrete task.
+VARIANTS = {
+    "semseg": {"tasks": ["semseg"], "contrast": False, "host": "mtl_baseline"},
+    "depth": {"tasks": ["depth"], "contrast": False, "host": "mtl_baseline"},
+    "normals": {"tasks": ["normals"], "contrast": False, "host": "mtl_baseline"},
+    "mtl": {"tasks": ["depth", "normals"], "contrast": False, "host": None},
+    "mtl_contrast": {"tasks": ["depth", "normals"], "contrast": True, "host": None},
+}
+
+
+def _project(root: Path) -> None:
+    """A tiny NYUDv2-layout dataset prepared by the real pipeline and a params.yaml for a CPU minute."""
+    from mtcontrast.data import prepare_dataset
+
+    raw = root / "raw" / "nyudv2"
+    rng = np.random.default_rng(0)
+    idx = np.arange(H * W).reshape(H, W)
+    for k, sid in enumerate(TRAIN_IDS + VAL_IDS):
+        normals = rng.normal(size=(H, W, 3)).astype(np.float32)
+        write_nyud_sample(
+            raw, "nyudv2", sid,
+            image=rng.integers(0, 256, size=(H, W, 3), dtype=np.uint8),
+            semseg=(1 + (idx % W >= W // 2)).astype(np.uint8),  # two NYU classes
+            depth=rng.uniform(0.5, 9.5, size=(H, W)).astype(np.float32),
+            normals=normals / np.linalg.norm(normals, axis=-1, keepdims=True),
+            edge=(idx % 11 == 0).astype(np.uint8),
+        )  # fmt: skip
+    write_nyud_splits(raw, {"train": TRAIN_IDS, "val": VAL_IDS})
+    manifest = {"layout": "nyudv2", "counts": {"train": 4, "val": 3}, "image_size": [H, W], "max_side": W}
+    (raw / "scenes_manifest.json").write_text(json.dumps(manifest))
+    params = load_params(None, [
+        f"data.root={raw}", "data.name=tiny", "data.prepared_dir=prepared", "data.compression=none",
+        f"data.train_size=[{H}, {W}]", "model.head_channels=8", "model.fuse_channels=16",
+        "loss.contrast.anchors_per_image=32", "loss.contrast.candidates=16", "train.iterations=4",
+        "train.batch_size=2", "train.log_every=2", "train.checkpoint_every=2", "train.device=cpu", "train.threads=1",
+        "eval.batch_size=2", "train.runs_dir=runs",
+    ])  # fmt: skip
+    tree = params.model_dump(mode="json")
+    tree["variants"] = VARIANTS
+    (root / "params.yaml").write_text(yaml.safe_dump(tree, sort_keys=False))
+    prepare_dataset(load_params(root / "params.yaml").data.model_copy(update={"prepared_dir": root / "prepared"}),
+                    progress=False)  # fmt: skip
+
+
+def _stage(name: str, repo_root: Path, *args: str) -> None:
+    argv = sys.argv
+    sys.argv = [f"stages/{name}.py", *args]
+    try:
+        runpy.run_path(str(repo_root / "stages" / f"{name}.py"), run_name="__main__")
+    finally:
+        sys.argv = argv
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_stage_scripts_log_one_complete_run_per_variant(
+    tmp_path: Path, repo_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow import MlflowClient
+    from mlflow.artifacts import download_artifacts
+
+    from mtcontrast.data.prepared import PreparedSplit
+    from mtcontrast.engine.evaluator import load_inference_host
+
+    _project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    for variant in VARIANTS:
+        _stage("train", repo_root, variant)
+        _stage("evaluate", repo_root, variant)
+    _stage("report", repo_root)
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("mtcontrast/tiny")
+    assert exp.artifact_location == (tmp_path / "mlruns" / "artifacts" / "tiny").as_uri()
+    runs = {r.data.tags["variant"]: r for r in client.search_runs([exp.experiment_id])}
+    assert sorted(runs) == sorted(VARIANTS)
+    fingerprint = PreparedSplit(tmp_path / "prepared" / "tiny" / "train.h5").info.source_fingerprint
+    results = json.loads((tmp_path / "reports" / "metrics.json").read_text())
+    params = load_params(tmp_path / "params.yaml")
+    for variant, run in runs.items():
+        run_dir = tmp_path / "runs" / variant
+        assert json.loads((run_dir / "mlflow_run.json").read_text())["run_id"] == run.info.run_id
+        tags, p = run.data.tags, run.data.params
+        assert run.info.status == "FINISHED" and tags["mtc.sources"] == "dvc:train,dvc:evaluate"
+        assert tags["source"] == "dvc:train" and tags["data_fingerprint"] == fingerprint and len(fingerprint) > 8
+        assert tags["tasks"] == ",".join(VARIANTS[variant]["tasks"]) and tags["host"] == "mtl_baseline"
+        assert p["loss.contrast.enabled"] == str(VARIANTS[variant]["contrast"]).lower()
+        assert p["model.tasks"] == json.dumps(VARIANTS[variant]["tasks"]) and p["train.iterations"] == "4"
+        # per-step losses: exactly the trainer's history
+        history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+        logged = client.get_metric_history(run.info.run_id, "train/loss")
+        assert [(m.step, m.value) for m in logged] == [(h["step"], pytest.approx(h["train/loss"])) for h in history]
+        assert [h["step"] for h in history] == [2, 4]
+        # val metrics: exactly the evaluator's
+        metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())["tasks"]
+        for task, values in metrics.items():
+            for name, value in values.items():
+                assert run.data.metrics[f"val/{task}/{name}"] == pytest.approx(value)
+        artifacts = {a.path for folder in ("checkpoint", "train", "eval", "figures", "report")
+                     for a in client.list_artifacts(run.info.run_id, folder)}  # fmt: skip
+        assert {"checkpoint/checkpoint.pt", "train/history.jsonl", "train/train_summary.json", "eval/metrics.json",
+                "eval/per_image.parquet", "figures/learning_curves.png", "figures/qualitative.png",
+                "report/results.md", "report/metrics.json"} <= artifacts  # fmt: skip
+        assert not [k for k in tags if k.startswith("mtc.artifact_error")]
+        if "semseg" in VARIANTS[variant]["tasks"]:
+            assert "figures/confusion_semseg.png" in artifacts
+            # the confusion recomputed for the figure pools to the evaluator's mIoU
+            conf = np.load(download_artifacts(run_id=run.info.run_id, artifact_path="eval/confusion.npz",
+                                              dst_path=str(tmp_path / "dl" / variant)))["semseg"]  # fmt: skip
+            tp = np.diag(conf).astype(float)
+            iou = tp / np.maximum(conf.sum(0) + conf.sum(1) - tp, 1e-8)
+            assert conf.sum(1)[:2].tolist() == [3 * H * W // 2] * 2 and conf.sum() == 3 * H * W  # GT: two halves
+            assert 100 * iou.mean() == pytest.approx(metrics["semseg"]["miou"])
+            assert 100 * np.trace(conf) / conf.sum() == pytest.approx(metrics["semseg"]["pixel_acc"])
+    assert runs["mtl"].data.metrics["val/delta_m"] == pytest.approx(results["delta_m"]["mtl"])
+    assert runs["mtl_contrast"].data.metrics["val/delta_m_vs_host"] == pytest.approx(
+        results["contrast_minus_host"]["mtl_contrast-mtl"]["delta_m_vs_host"]
+    )
+    assert "val/delta_m" not in runs["semseg"].data.metrics
+
+    # the logged inference model is the trained host
+    import mlflow.pytorch
+
+    from mtcontrast.config import resolve_variant
+
+    model = mlflow.pytorch.load_model(runs["mtl_contrast"].data.tags["mtc.model_uri"])
+    host = load_inference_host(resolve_variant(params, "mtl_contrast"), "mtl_contrast", torch.device("cpu"))
+    image = torch.randn(1, 3, H, W, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        want, got = host(image)["final"], model(image)["final"]
+    assert sorted(got) == ["depth", "normals"] and all(torch.equal(got[t], want[t]) for t in want)
