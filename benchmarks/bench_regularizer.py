@@ -1,7 +1,9 @@
 """Cost of the cross-task contrastive regulariser, measured side by side in one run.
 
-For each host (mtl_baseline, padnet) at the CPU default size (params.yaml: data.train_size, train.batch_size,
-model.encoder): median training-step time with and without the regulariser (steps interleaved so machine drift hits
+For each host (mtl_baseline, padnet) in two settings — the CPU default of params.yaml (data.train_size,
+train.batch_size, loss.contrast.anchors_per_image) and a paper-size input (448×576, batch 2, 512 anchors as in the
+paper profiles; the regulariser's cost grows with the anchor count, the host's with the pixel count): median
+training-step time with and without the regulariser (steps interleaved so machine drift hits
 both alike), the ratio, the projector count and parameters, and the inference latency of the exported model vs the
 same host built without the regulariser (expected ratio 1.00: it *is* the host).
 
@@ -13,6 +15,7 @@ Writes benchmarks/out/regularizer.json and prints a markdown table.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import tempfile
@@ -37,6 +40,11 @@ def _batch(params, tasks, pad_multiple: int, n: int) -> dict:
     ds = MultiTaskDataset(params.data.prepared_path("train"), "train", params.data, tasks=tasks, seed=0,
                           pad_multiple=pad_multiple)  # fmt: skip
     return default_collate([ds[i] for i in range(n)])
+
+
+def base_overrides(tmp: str) -> list[str]:
+    return [f"scenes.out_dir={tmp}/raw", "scenes.train=16", "scenes.val=2", f"data.root={tmp}/raw/nyudv2",
+            f"data.prepared_dir={tmp}/prepared"]  # fmt: skip
 
 
 def _projector_count(criterion) -> int:
@@ -65,17 +73,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=15, help="measured steps per setting (after 3 warm-up steps)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (CI machines have 2 cores)")
+    parser.add_argument("--skip-large", action="store_true", help="only the CPU default setting")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory() as tmp:
-        base = load_params("params.yaml", [f"scenes.out_dir={tmp}/raw", "scenes.train=16", "scenes.val=2",
-                                           f"data.root={tmp}/raw/nyudv2", f"data.prepared_dir={tmp}/prepared"])  # fmt: skip
-        generate_scenes(base.scenes, progress=False)
-        prepare_dataset(base.data, progress=False)
+        settings = {"cpu_default": []}
+        if not args.skip_large:
+            settings["paper_size"] = ["scenes.image_size=[448, 576]", "data.train_size=[448, 576]",
+                                      "train.batch_size=2", "loss.contrast.anchors_per_image=512"]  # fmt: skip
+        for setting, overrides in settings.items():  # scenes at the setting's size, so crops are not padding
+            sized = load_params("params.yaml", [*base_overrides(f"{tmp}/{setting}"), *overrides])
+            generate_scenes(sized.scenes, progress=False)
+            prepare_dataset(sized.data, progress=False)
         rows = []
-        for host_name in ("mtl_baseline", "padnet"):
-            p_on = resolve_variant(base, "mtl_contrast").model_copy(deep=True)
+        for (setting, overrides), host_name in itertools.product(settings.items(), ("mtl_baseline", "padnet")):
+            sized = load_params("params.yaml", [*base_overrides(f"{tmp}/{setting}"), *overrides])
+            p_on = resolve_variant(sized, "mtl_contrast").model_copy(deep=True)
             p_on.model.host = host_name
             p_off = p_on.model_copy(deep=True)
             p_off.loss.contrast.enabled = False
@@ -100,7 +114,7 @@ def main() -> None:
             med = {k: statistics.median(v) for k, v in times.items()}
             imed = {k: statistics.median(v) for k, v in inf.items()}
             rows.append({
-                "host": host_name, "encoder": p_on.model.encoder.name, "batch": p_on.train.batch_size,
+                "setting": setting, "anchors": p_on.loss.contrast.anchors_per_image, "host": host_name, "encoder": p_on.model.encoder.name, "batch": p_on.train.batch_size,
                 "size": list(p_on.data.train_size), "threads": args.threads, "steps": args.steps,
                 "step_s_without": round(med["off"], 4), "step_s_with": round(med["on"], 4),
                 "train_overhead_ratio": round(med["on"] / med["off"], 3),
@@ -113,11 +127,14 @@ def main() -> None:
             })  # fmt: skip
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(rows, indent=2))
-    print("| host | step without (s) | step with (s) | ratio | projectors | projector params | inference ratio |")
-    print("|---|---|---|---|---|---|---|")
+    print("| setting | host | input | anchors | step without (s) | step with (s) | ratio | projectors | projector "
+          "params | exported = host params | inference ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['host']} | {r['step_s_without']} | {r['step_s_with']} | {r['train_overhead_ratio']} | "
-              f"{r['projectors']} | {r['projector_params']:,} | {r['inference_latency_ratio']} |")  # fmt: skip
+        same = r["exported_params"] == r["plain_host_params"]
+        print(f"| {r['setting']} | {r['host']} | {r['batch']}×{r['size'][0]}×{r['size'][1]} | {r['anchors']} | "
+              f"{r['step_s_without']} | {r['step_s_with']} | {r['train_overhead_ratio']} | {r['projectors']} | "
+              f"{r['projector_params']:,} | {same} ({r['exported_params']:,}) | {r['inference_latency_ratio']} |")
 
 
 if __name__ == "__main__":

@@ -121,7 +121,7 @@ def evaluate_variant(params: Params, variant: str, *, progress: bool = True) -> 
                 meta = item_meta(batch["meta"], j)
                 gt = gt_split[int(meta["index"])]
                 for t in tasks:
-                    pred = crop_to_native(preds[t][j], meta) if preds[t].ndim == 2 else _crop_hwc(preds[t][j], meta)
+                    pred = crop_to_native(preds[t][j], meta) if preds[t].ndim == 3 else _crop_hwc(preds[t][j], meta)
                     if t == "edge":
                         edge_items.append((gt["meta"]["id"], np.ascontiguousarray(pred), gt[t]))
                     else:

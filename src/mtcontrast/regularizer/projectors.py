@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Literal
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -33,7 +34,11 @@ class ProjectionHead(nn.Sequential):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.normalize(super().forward(x), dim=-1, eps=1e-12)
+        w1, bn, _, w2 = self
+        # BatchNorm over the N samples in C×N layout: CPU batch norm on N×C is ~2× slower (strided statistics)
+        h = bn(F.linear(x, w1.weight).t().unsqueeze(0)).squeeze(0).t()
+        z = F.linear(torch.relu(h), w2.weight, w2.bias)
+        return z * torch.rsqrt(z.pow(2).sum(-1, keepdim=True).clamp_min(1e-24))  # = F.normalize, eps 1e-12
 
 
 def pair_key(target: str, source: str) -> str:

@@ -1,0 +1,147 @@
+"""The training / evaluation engine on a tiny real pipeline: kill-and-resume, the non-finite guard, DDP metrics.
+
+Everything runs the real code paths (the `mtc` CLI in subprocesses, torchrun with gloo) on procedural scenes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from mtcontrast.config import Params, load_params
+from mtcontrast.data import prepare_dataset
+from mtcontrast.engine.checkpoint import load_checkpoint
+from mtcontrast.engine.evaluator import evaluate_variant
+from mtcontrast.engine.sampler import IterationSampler
+from mtcontrast.engine.trainer import NonFiniteLossError, train_variant
+from mtcontrast.scenes import generate_scenes
+
+
+def tiny_overrides(root: Path, runs: str = "runs") -> list[str]:
+    """A CPU-seconds recipe: 64×80 scenes, small heads, few anchors."""
+    return [
+        f"scenes.out_dir={root}/raw", "scenes.image_size=[64, 80]", "scenes.train=8", "scenes.val=4",
+        f"data.root={root}/raw/nyudv2", f"data.prepared_dir={root}/prepared", "data.train_size=[64, 80]",
+        "model.head_channels=16", "model.fuse_channels=32", "loss.contrast.anchors_per_image=16",
+        "loss.contrast.proj_dim=16", f"train.runs_dir={root}/{runs}", "train.batch_size=2", "train.iterations=6",
+        "train.log_every=1", "train.checkpoint_every=2", "train.threads=1", "eval.workers=1",
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("engine")
+    params = load_params(None, tiny_overrides(root))
+    generate_scenes(params.scenes, progress=False)
+    prepare_dataset(params.data, progress=False)
+    return root
+
+
+def _env(root: Path) -> dict[str, str]:
+    return {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db", "OMP_NUM_THREADS": "1"}
+
+
+def _params_file(root: Path, overrides: list[str], name: str) -> Path:
+    """A complete params file for CLI subprocesses (the CLI, like DVC stages, reads a file)."""
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(load_params(None, overrides).model_dump(mode="json"), sort_keys=False))
+    return path
+
+
+def test_killed_run_resumes_to_the_same_final_metrics(tiny: Path) -> None:
+    iterations = 40
+    ov_full = [*tiny_overrides(tiny, "full"), f"train.iterations={iterations}", "train.checkpoint_every=5"]
+    ov_kill = [*tiny_overrides(tiny, "killed"), f"train.iterations={iterations}", "train.checkpoint_every=5"]
+    p_full, p_kill = load_params(None, ov_full), load_params(None, ov_kill)
+    train_variant(p_full, "mtl_contrast", progress=False)
+
+    cmd = [sys.executable, "-m", "mtcontrast.cli", "train", "--variant", "mtl_contrast", "-q",
+           "--params", str(_params_file(tiny, ov_kill, "killed"))]  # fmt: skip
+    ckpt = Path(p_kill.train.runs_dir) / "mtl_contrast" / "checkpoint.pt"
+    proc = subprocess.Popen(cmd, env=_env(tiny), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    killed_at = None
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt.is_file():
+            step = load_checkpoint(ckpt)["step"]
+            if 0 < step < iterations:
+                proc.send_signal(signal.SIGKILL)
+                killed_at = step
+                break
+        time.sleep(0.02)
+    proc.wait(timeout=60)
+    assert killed_at is not None, f"run ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
+    assert proc.returncode == -signal.SIGKILL
+
+    resumed = train_variant(p_kill, "mtl_contrast", progress=False)
+    assert resumed.resumed_from == killed_at
+    full_state = load_checkpoint(Path(p_full.train.runs_dir) / "mtl_contrast" / "checkpoint.pt")["model"]
+    kill_state = load_checkpoint(ckpt)["model"]
+    assert full_state.keys() == kill_state.keys()
+    assert all(torch.equal(full_state[k], kill_state[k]) for k in full_state)
+    m_full = evaluate_variant(p_full, "mtl_contrast", progress=False).metrics
+    m_kill = evaluate_variant(p_kill, "mtl_contrast", progress=False).metrics
+    assert m_full == m_kill
+
+
+def _poison_depth(path: Path, index: int) -> None:
+    with h5py.File(path, "r+") as f:
+        depth = f["depth"][index]
+        f["depth"][index] = np.where(depth > 0, np.inf, 0.0)  # valid pixels with infinite labels: the loss is inf
+
+
+def test_nonfinite_steps_are_skipped_and_counted(tiny: Path, tmp_path: Path) -> None:
+    params = load_params(None, [*tiny_overrides(tiny, "poisoned"), f"data.prepared_dir={tmp_path}/prepared"])
+    prepare_dataset(params.data, progress=False)
+    _poison_depth(params.data.prepared_path("train"), 0)
+    result = train_variant(params, "depth", progress=False)
+    sampler = IterationSampler(8, 2, seed=params.seed)
+    expected = sum(0 in idx for _, idx in zip(range(params.train.iterations), (b for _, b in sampler.batches(0))))
+    assert expected > 0 and result.skipped_steps == expected
+    assert all(torch.isfinite(v).all() for v in load_checkpoint(result.checkpoint)["model"].values() if v.is_floating_point())
+
+
+def test_consecutive_nonfinite_losses_abort_with_a_clear_error(tiny: Path, tmp_path: Path) -> None:
+    params = load_params(
+        None, [*tiny_overrides(tiny, "allbad"), f"data.prepared_dir={tmp_path}/prepared", "train.max_nonfinite=3"]
+    )
+    prepare_dataset(params.data, progress=False)
+    for i in range(8):
+        _poison_depth(params.data.prepared_path("train"), i)
+    with pytest.raises(NonFiniteLossError, match="3 consecutive non-finite losses at step 2"):
+        train_variant(params, "depth", progress=False)
+
+
+def _torchrun(root: Path, overrides: list[str], *args: str) -> None:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+           "mtcontrast.cli", *args, "-q", "--params", str(_params_file(root, overrides, "ddp"))]  # fmt: skip
+    out = subprocess.run(cmd, env=_env(root), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+
+
+def test_ddp_training_runs_and_ddp_metrics_equal_single_process(tiny: Path) -> None:
+    overrides = tiny_overrides(tiny, "ddp")
+    params: Params = load_params(None, overrides)
+    _torchrun(tiny, overrides, "train", "--variant", "mtl")
+    ckpt = load_checkpoint(Path(params.train.runs_dir) / "mtl" / "checkpoint.pt")
+    assert ckpt["step"] == params.train.iterations and len(ckpt["rng"]) == 2  # both ranks' RNG states saved
+    single = evaluate_variant(params, "mtl", progress=False).metrics
+    metrics_file = Path(params.train.runs_dir) / "mtl" / "eval" / "metrics.json"
+    metrics_file.unlink()
+    _torchrun(tiny, overrides, "evaluate", "--variant", "mtl")
+    ddp = json.loads(metrics_file.read_text())
+    assert ddp["images"] == 4
+    for task, values in single.items():
+        for key, value in values.items():
+            assert ddp["tasks"][task][key] == pytest.approx(value, rel=1e-9, abs=1e-12), (task, key)
