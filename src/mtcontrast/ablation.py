@@ -21,7 +21,6 @@ reproduces it), ``child.json`` (its place in the grid), ``child.log`` and, when 
 from __future__ import annotations
 
 import argparse
-import copy
 import itertools
 import json
 import math
@@ -37,9 +36,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from mtcontrast.config import Params, ParamsError, VariantParams, load_params, parse_overrides, resolve_variant
-from mtcontrast.config import _apply as _apply_override
-from mtcontrast.config import validate as _validate
+from mtcontrast.config import (
+    Params, ParamsError, VariantParams, apply_overrides, load_params, parse_overrides, resolve_variant,
+)  # fmt: skip
 from mtcontrast.config.ablation import AblationParams
 from mtcontrast.metrics.delta_m import DELTA_M_METRICS, delta_m
 
@@ -107,14 +106,6 @@ def short_keys(keys: Sequence[str]) -> dict[str, str]:
                 break
         out[key] = suffix
     return out
-
-
-def apply_overrides(base: Params, overrides: Mapping[str, Any], source: str = "ablation grid") -> Params:
-    """``base`` (Params) with dotted-key overrides applied and validated by the schema (errors name the key)."""
-    tree = copy.deepcopy(base.model_dump(mode="json"))
-    for key, value in overrides.items():
-        _apply_override(tree, key.split("."), copy.deepcopy(value))
-    return _validate(tree, source)
 
 
 def expand_grid(base: Params, grid: Mapping[str, Sequence[Any]]) -> list[tuple[str, dict[str, Any]]]:

@@ -15,7 +15,6 @@ from mtcontrast.data.layouts import encode_unit_png
 from mtcontrast.metrics import (
     ConfusionMeter,
     DepthMeter,
-    EdgeMeter,
     Meter,
     NormalsMeter,
     SaliencyMeter,

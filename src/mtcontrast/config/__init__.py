@@ -28,7 +28,7 @@ from mtcontrast.config.variants import VariantParams
 __all__ = [
     "AblationParams", "AugmentParams", "ContrastParams", "DataParams", "EncoderParams", "EvalParams", "LossParams", "ModelParams",
     "Params", "ParamsError", "ScenesParams", "Section", "TrainParams", "VariantParams", "flatten", "load_params",
-    "parse_overrides", "resolve_variant",
+    "apply_overrides", "parse_overrides", "resolve_variant",
 ]  # fmt: skip
 
 DEFAULT_PARAMS_FILE = Path("params.yaml")
@@ -168,6 +168,14 @@ def load_params(path: str | Path | None = DEFAULT_PARAMS_FILE, overrides: Iterab
         _apply(tree, keys, value)
     if overrides:
         source += " (with overrides)"
+    return validate(tree, source)
+
+
+def apply_overrides(base: Params, overrides: Mapping[str, Any], source: str = "overrides") -> Params:
+    """``base`` with ``{dotted.key: value}`` overrides applied and re-validated (errors name the key)."""
+    tree = copy.deepcopy(base.model_dump(mode="json"))
+    for key, value in overrides.items():
+        _apply(tree, key.split("."), copy.deepcopy(value))
     return validate(tree, source)
 
 

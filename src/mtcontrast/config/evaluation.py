@@ -13,6 +13,7 @@ class EvalParams(Section):
     batch_size: int = Field(4, ge=1)
     sal_protocol: Literal["invpt", "atrc", "mtinet"] = "invpt"  # logged with every saliency result
     edge_nms: bool = True  # SEISM "nms" reader (default) vs "plain" thresholding
+    edge_threshold_step: int = Field(1, ge=1)  # use every k-th threshold of the protocol set (1 = all 101 / 99)
     export_edges: bool = False  # also write SEISM PNGs (uint8, native size) under <run>/eval/seism/edge/
     limit: int | None = Field(None, ge=1)  # evaluate the first N val images only (smoke tests)
     workers: int | None = Field(None, ge=1)  # processes for the edge matcher (the slow metric); null = all CPUs

@@ -47,6 +47,17 @@ def protocol_of(cfg: EvalParams) -> dict[str, str]:
     return {"sal": cfg.sal_protocol, "edge": "nms" if cfg.edge_nms else "plain"}
 
 
+def edge_options(cfg: EvalParams, export_dir: Path) -> dict[str, Any]:
+    """EdgeMeter options from ``eval``: a thinned threshold set (CPU profile) and the SEISM PNG export."""
+    from mtcontrast.metrics.edges import HED_THRESHOLDS, PLAIN_THRESHOLDS
+
+    options: dict[str, Any] = {"export_dir": export_dir} if cfg.export_edges else {}
+    if cfg.edge_threshold_step > 1:
+        full = HED_THRESHOLDS if cfg.edge_nms else PLAIN_THRESHOLDS
+        options["thresholds"] = np.unique(np.append(full[:: cfg.edge_threshold_step], full[-1]))
+    return options
+
+
 def postprocess(task: str, pred: torch.Tensor) -> torch.Tensor:
     """Network output (B×C×H×W) → the score()-convention prediction (B×H×W or B×H×W×3)."""
     pred = pred.float()
@@ -107,8 +118,8 @@ def evaluate_variant(params: Params, variant: str, *, progress: bool = True) -> 
     dataset = MultiTaskDataset(val_path, "eval", p.data, tasks=tasks, seed=p.seed, pad_multiple=host.pad_multiple)
     n = len(dataset) if p.eval.limit is None else min(len(dataset), p.eval.limit)
     indices = list(range(env.rank, n, env.world_size))
-    export = {"export_dir": run_dir_of(p, variant) / "eval" / "seism"} if p.eval.export_edges else {}
-    meters = {t: build_meter(t, spec, protocol_of(p.eval), **(export if t == "edge" else {})) for t in tasks}
+    edge_kw = edge_options(p.eval, run_dir_of(p, variant) / "eval" / "seism")
+    meters = {t: build_meter(t, spec, protocol_of(p.eval), **(edge_kw if t == "edge" else {})) for t in tasks}
     edge_items: list[tuple[str, np.ndarray, np.ndarray]] = []  # the slow meter: fed in parallel at the end
 
     t0 = time.perf_counter()
@@ -138,6 +149,7 @@ def evaluate_variant(params: Params, variant: str, *, progress: bool = True) -> 
     merged = {t: type(meters[t]).from_states([s[t] for s in states], **meters[t].config()) for t in tasks}
     metrics = {t: m.compute() for t, m in merged.items()}
     protocols = {"sal_protocol": p.eval.sal_protocol, "edge": "nms" if p.eval.edge_nms else "plain",
+                 "edge_thresholds": int(meters["edge"].thresholds.size) if "edge" in meters else None,
                  "edge_max_dist": spec.edge_max_dist, "resolution": "native (centre-pad, padding cropped)"}  # fmt: skip
     out_dir = run_dir_of(p, variant) / "eval"
     result = EvalResult(variant, metrics, n, time.perf_counter() - t0, out_dir, protocols)

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from mtcontrast.data import PreparedSplit
 from mtcontrast.metrics import score
-from mtcontrast.tasks import IGNORE_INDEX, dataset_spec
+from mtcontrast.tasks import IGNORE_INDEX
 
 
 def fit_trivial(train: PreparedSplit, tasks: tuple[str, ...], progress: bool = False) -> dict[str, np.ndarray]:
@@ -56,8 +56,8 @@ def compute_floors(
 ) -> dict[str, dict[str, float]]:
     """``{task: metrics}`` of the trivial predictors on the val split."""
     with PreparedSplit(train_path) as train, PreparedSplit(val_path) as val:
-        dataset = val.info["dataset"]
-        tasks = tuple(dataset_spec(dataset).tasks)
+        dataset = val.info.dataset
+        tasks = tuple(val.info.tasks)
         consts = fit_trivial(train, tasks, progress)
         gts: dict[str, list[np.ndarray]] = {t: [] for t in tasks}
         for i in tqdm(range(len(val)), desc="floors: val", disable=not progress):

@@ -97,7 +97,9 @@ def render_markdown(params: Params, results: dict[str, Any]) -> str:
         "",
         f"Encoder `{params.model.encoder.name}`, host `{params.model.host}`, {params.train.iterations} iterations × "
         f"batch {params.train.batch_size}, seed {params.seed}. Val split at native resolution; saliency protocol "
-        f"`{params.eval.sal_protocol}`, edge `{'nms' if params.eval.edge_nms else 'plain'}`. Δm against the "
+        f"`{params.eval.sal_protocol}`, edge `{'nms' if params.eval.edge_nms else 'plain'}`"
+        + (f" (every {params.eval.edge_threshold_step}th protocol threshold)" if params.eval.edge_threshold_step > 1 else "")
+        + ". Δm against the "
         "single-task baselines (%, higher is better).",
         "",
         "| variant | " + " | ".join(head) + " | Δm |",
