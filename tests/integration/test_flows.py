@@ -6,16 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from mtcontrast.config import ParamsError, load_params
-from mtcontrast.data.layouts import write_nyud_sample, write_nyud_splits
 from pipelines.ablation import ablation
 from pipelines.schedule import build_deployments
 from pipelines.train_eval import check_overrides
+from tiny_nyud import write_tiny_nyud
 
 H, W = 32, 64  # multiples of the encoder stride: no eval padding
 TRAIN_IDS, VAL_IDS = ["0001", "0002", "0003", "0004"], ["0005", "0006"]
@@ -26,21 +25,7 @@ def _tiny_params(tmp_path: Path) -> Path:
     from mtcontrast.data import prepare_dataset
 
     root = tmp_path / "raw" / "nyudv2"
-    rng = np.random.default_rng(0)
-    idx = np.arange(H * W).reshape(H, W)
-    for k, sid in enumerate(TRAIN_IDS + VAL_IDS):
-        normals = rng.normal(size=(H, W, 3)).astype(np.float32)
-        write_nyud_sample(
-            root, "nyudv2", sid,
-            image=rng.integers(0, 256, size=(H, W, 3), dtype=np.uint8),
-            semseg=((idx // 97 + k) % 41).astype(np.uint8),
-            depth=rng.uniform(0.5, 9.5, size=(H, W)).astype(np.float32),
-            normals=normals / np.linalg.norm(normals, axis=-1, keepdims=True),
-            edge=(idx % 11 == 0).astype(np.uint8),
-        )  # fmt: skip
-    write_nyud_splits(root, {"train": TRAIN_IDS, "val": VAL_IDS})
-    manifest = {"layout": "nyudv2", "counts": {"train": 4, "val": 2}, "image_size": [H, W], "max_side": W}
-    (root / "scenes_manifest.json").write_text(json.dumps(manifest))
+    write_tiny_nyud(root, TRAIN_IDS, VAL_IDS, (H, W), lambda idx, k: (idx // 97 + k) % 41)
     params = load_params(None, [
         f"data.root={root}", "data.name=tiny", f"data.prepared_dir={tmp_path / 'prepared'}", "data.compression=none",
         f"data.train_size=[{H}, {W}]", "model.head_channels=8", "model.fuse_channels=16",

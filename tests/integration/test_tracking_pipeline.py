@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from tiny_nyud import write_tiny_nyud
 
 from mtcontrast.config import load_params
-from mtcontrast.data.layouts import write_nyud_sample, write_nyud_splits
 
 H, W = 32, 64
 TRAIN_IDS, VAL_IDS = ["0001", "0002", "0003", "0004"], ["0005", "0006", "0007"]
@@ -35,21 +35,7 @@ def _project(root: Path) -> None:
     from mtcontrast.data import prepare_dataset
 
     raw = root / "raw" / "nyudv2"
-    rng = np.random.default_rng(0)
-    idx = np.arange(H * W).reshape(H, W)
-    for k, sid in enumerate(TRAIN_IDS + VAL_IDS):
-        normals = rng.normal(size=(H, W, 3)).astype(np.float32)
-        write_nyud_sample(
-            raw, "nyudv2", sid,
-            image=rng.integers(0, 256, size=(H, W, 3), dtype=np.uint8),
-            semseg=(1 + (idx % W >= W // 2)).astype(np.uint8),  # two NYU classes
-            depth=rng.uniform(0.5, 9.5, size=(H, W)).astype(np.float32),
-            normals=normals / np.linalg.norm(normals, axis=-1, keepdims=True),
-            edge=(idx % 11 == 0).astype(np.uint8),
-        )  # fmt: skip
-    write_nyud_splits(raw, {"train": TRAIN_IDS, "val": VAL_IDS})
-    manifest = {"layout": "nyudv2", "counts": {"train": 4, "val": 3}, "image_size": [H, W], "max_side": W}
-    (raw / "scenes_manifest.json").write_text(json.dumps(manifest))
+    write_tiny_nyud(raw, TRAIN_IDS, VAL_IDS, (H, W), lambda idx, k: 1 + (idx % W >= W // 2))  # two NYU classes
     params = load_params(None, [
         f"data.root={raw}", "data.name=tiny", "data.prepared_dir=prepared", "data.compression=none",
         f"data.train_size=[{H}, {W}]", "model.head_channels=8", "model.fuse_channels=16",

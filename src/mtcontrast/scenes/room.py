@@ -7,6 +7,7 @@ Footprints (floor) and panel rectangles (walls) are kept so that objects do not 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -127,15 +128,18 @@ class RoomLayout:
                 return Placement(np.array([center[0], 0.0, center[2]]), heading)
         return None
 
-    def wall_spot(self, rng: np.random.Generator, half: tuple[float, float]) -> tuple[Wall, Placement] | None:
-        """A free floor position against a visible wall, the object's forward axis pointing into the room."""
+    def _wall_hits(self, rng: np.random.Generator) -> Iterator[tuple[Wall, float]]:
+        """Up to 10 random camera rays that land on a wall: (wall, distance along it from its origin)."""
         for ray in self.random_rays(rng, 10):
             t, face = self.hit(ray[None])
-            if int(face[0]) not in self.walls:
-                continue
-            wall = self.walls[int(face[0])]
-            point = self.camera.position + t[0] * ray
-            s = float(np.clip((point - wall.origin) @ wall.tangent, half[0] + 0.02, wall.length - half[0] - 0.02))
+            if int(face[0]) in self.walls:
+                wall = self.walls[int(face[0])]
+                yield wall, float((self.camera.position + t[0] * ray - wall.origin) @ wall.tangent)
+
+    def wall_spot(self, rng: np.random.Generator, half: tuple[float, float]) -> tuple[Wall, Placement] | None:
+        """A free floor position against a visible wall, the object's forward axis pointing into the room."""
+        for wall, along in self._wall_hits(rng):
+            s = float(np.clip(along, half[0] + 0.02, wall.length - half[0] - 0.02))
             center = wall.origin + wall.tangent * s + wall.inward * (half[1] + 0.01)
             if self.fits(center, half, wall.yaw, True):
                 return wall, Placement(center, wall.yaw)
@@ -145,13 +149,8 @@ class RoomLayout:
         self, rng: np.random.Generator, width: float, y0: float, y1: float, overlap_ok: bool = False
     ) -> tuple[Wall, float] | None:
         """A visible wall and the position ``s`` along it for a panel ``width`` wide spanning heights y0..y1."""
-        for ray in self.random_rays(rng, 10):
-            t, face = self.hit(ray[None])
-            if int(face[0]) not in self.walls:
-                continue
-            wall = self.walls[int(face[0])]
-            point = self.camera.position + t[0] * ray
-            s = float(np.clip((point - wall.origin) @ wall.tangent, width / 2 + 0.03, wall.length - width / 2 - 0.03))
+        for wall, along in self._wall_hits(rng):
+            s = float(np.clip(along, width / 2 + 0.03, wall.length - width / 2 - 0.03))
             s0, s1 = s - width / 2, s + width / 2
             clash = any(
                 f == wall.face and s0 < b1 and a0 < s1 and y0 < d1 and c0 < y1 for f, a0, b1, c0, d1 in self.panels
