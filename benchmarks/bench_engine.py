@@ -43,8 +43,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     out: dict[str, object] = {"threads": args.threads, "steps": args.steps}
     with tempfile.TemporaryDirectory() as tmp:
-        base = load_params("params.yaml", [f"scenes.out_dir={tmp}/raw", f"data.root={tmp}/raw/nyudv2",
-                                           f"data.prepared_dir={tmp}/prepared", f"train.runs_dir={tmp}/runs"])  # fmt: skip
+        base = load_params(
+            "params.yaml",
+            [
+                f"scenes.out_dir={tmp}/raw",
+                f"data.root={tmp}/raw/nyudv2",
+                f"data.prepared_dir={tmp}/prepared",
+                f"train.runs_dir={tmp}/runs",
+            ],
+        )
         generate_scenes(base.scenes, progress=False)
         prepare_dataset(base.data, progress=False)
         train_rows = []
@@ -53,12 +60,20 @@ def main() -> None:
             p.model.host = host
             model = build_training_model(p)
             opt = build_optimizer(p.train, _param_groups(model))
-            ds = MultiTaskDataset(p.data.prepared_path("train"), "train", p.data, tasks=model.host.tasks, seed=0,
-                                  pad_multiple=model.host.pad_multiple)  # fmt: skip
+            ds = MultiTaskDataset(
+                p.data.prepared_path("train"),
+                "train",
+                p.data,
+                tasks=model.host.tasks,
+                seed=0,
+                pad_multiple=model.host.pad_multiple,
+            )
             times = []
             for step in range(3 + args.steps):
                 t0 = time.perf_counter()  # data loading included, as in training (num_workers=0)
-                batch = default_collate([ds[(step * p.train.batch_size + i) % len(ds)] for i in range(p.train.batch_size)])
+                batch = default_collate(
+                    [ds[(step * p.train.batch_size + i) % len(ds)] for i in range(p.train.batch_size)]
+                )
                 _, loss = model(batch, step)
                 opt.zero_grad(set_to_none=True)
                 loss.total.backward()
@@ -66,22 +81,39 @@ def main() -> None:
                 if step >= 3:
                     times.append(time.perf_counter() - t0)
             med = statistics.median(times)
-            train_rows.append({"host": host, "batch": p.train.batch_size, "size": list(p.data.train_size),
-                               "step_s": round(med, 4), "images_per_s": round(p.train.batch_size / med, 2)})  # fmt: skip
+            train_rows.append(
+                {
+                    "host": host,
+                    "batch": p.train.batch_size,
+                    "size": list(p.data.train_size),
+                    "step_s": round(med, 4),
+                    "images_per_s": round(p.train.batch_size / med, 2),
+                }
+            )
         out["train"] = train_rows
 
-        short = load_params("params.yaml", [f"scenes.out_dir={tmp}/raw", f"data.root={tmp}/raw/nyudv2",
-                                            f"data.prepared_dir={tmp}/prepared", f"train.runs_dir={tmp}/runs",
-                                            "train.iterations=60"])  # fmt: skip
+        short = load_params(
+            "params.yaml",
+            [
+                f"scenes.out_dir={tmp}/raw",
+                f"data.root={tmp}/raw/nyudv2",
+                f"data.prepared_dir={tmp}/prepared",
+                f"train.runs_dir={tmp}/runs",
+                "train.iterations=60",
+            ],
+        )
         train_variant(short, "mtl_contrast", progress=False)  # a briefly trained model: realistic edge maps
         ev = evaluate_variant(short, "mtl_contrast", progress=False)
         no_edge = short.model_copy(deep=True)
         no_edge.variants["mtl_contrast"].tasks = ["semseg", "depth", "normals"]
         train_variant(no_edge, "mtl_contrast", progress=False, resume=False)
         ev_ne = evaluate_variant(no_edge, "mtl_contrast", progress=False)
-        out["eval"] = {"images": ev.images, "images_per_s": round(ev.images / ev.seconds, 2),
-                       "images_per_s_without_edge": round(ev_ne.images / ev_ne.seconds, 2),
-                       "workers": short.eval.workers}  # fmt: skip
+        out["eval"] = {
+            "images": ev.images,
+            "images_per_s": round(ev.images / ev.seconds, 2),
+            "images_per_s_without_edge": round(ev_ne.images / ev_ne.seconds, 2),
+            "workers": short.eval.workers,
+        }
 
         with PreparedSplit(short.data.prepared_path("val")) as val:
             gts = [val[i]["edge"] for i in range(10)]
@@ -90,8 +122,12 @@ def main() -> None:
         for gt in gts:  # a plausible network output: blurred GT plus noise
             import cv2
 
-            pred = np.clip(cv2.GaussianBlur(gt.astype(np.float32), (5, 5), 1.5) * 0.8
-                           + 0.15 * rng.random(gt.shape, dtype=np.float32), 0, 1)  # fmt: skip
+            pred = np.clip(
+                cv2.GaussianBlur(gt.astype(np.float32), (5, 5), 1.5) * 0.8
+                + 0.15 * rng.random(gt.shape, dtype=np.float32),
+                0,
+                1,
+            )
             meter = EdgeMeter(0.011, nms=True)
             t0 = time.perf_counter()
             meter.update(pred, gt)

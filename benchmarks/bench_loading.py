@@ -75,9 +75,15 @@ def write_nyud_bench(root: Path, n: int, size: tuple[int, int] = (425, 560), see
         depth = np.broadcast_to(yy, (h, w)) + 0.3 * regions.astype(np.float32)
         depth = np.where(rng.random((h, w)) < 0.01, 0.0, depth).astype(np.float32)
         write_nyud_sample(
-            root, "nyudv2", sid, image=_image(rng, regions), semseg=(regions % 40 + 1).astype(np.uint8),
-            depth=depth, normals=_normals(rng, regions), edge=_boundaries(regions),
-        )  # fmt: skip
+            root,
+            "nyudv2",
+            sid,
+            image=_image(rng, regions),
+            semseg=(regions % 40 + 1).astype(np.uint8),
+            depth=depth,
+            normals=_normals(rng, regions),
+            edge=_boundaries(regions),
+        )
     write_nyud_splits(root, splits)
     (root / "scenes_manifest.json").write_text(
         json.dumps({"layout": "nyudv2", "counts": {s: len(v) for s, v in splits.items()}, "image_size": [h, w]})
@@ -111,9 +117,15 @@ def write_pascal_bench(root: Path, n: int, max_side: int = 500, seed: int = 0) -
                     parts.append(PascalPart(name, mask))
                 objects.append(PascalObject("person", 15, person, parts))
             write_pascal_sample(
-                root, sid, image=_image(rng, regions), labelmap=labelmap, semseg=semseg, objects=objects,
-                normals=_normals(rng, regions), sal=(regions % 3 == 0).astype(np.float32),
-            )  # fmt: skip
+                root,
+                sid,
+                image=_image(rng, regions),
+                labelmap=labelmap,
+                semseg=semseg,
+                objects=objects,
+                normals=_normals(rng, regions),
+                sal=(regions % 3 == 0).astype(np.float32),
+            )
             cache[split][sid] = [15] if objects else []
     write_pascal_splits(root, splits, cache)
     manifest = {"layout": "pascal_context", "counts": {s: len(v) for s, v in splits.items()}, "max_side": max_side}
@@ -142,20 +154,30 @@ def bench(dataset: str, root: Path, work: Path, n: int) -> list[dict[str, Any]]:
     raw_cpu, raw_wall = _rate(lambda i: adapter.load("train", ids[i]), n)
     rows = []
     for compression in ("gzip", "lzf", "none"):
-        params = DataParams(dataset=dataset, root=root, prepared_dir=work, name=f"{dataset}-{compression}",
-                            compression=compression)  # fmt: skip
+        params = DataParams(
+            dataset=dataset, root=root, prepared_dir=work, name=f"{dataset}-{compression}", compression=compression
+        )
         t0 = time.perf_counter()
         summary = prepare_dataset(params, progress=False, force=True)
         prep_s = time.perf_counter() - t0
         with PreparedSplit(summary.paths["train"]) as split:
             h5_cpu, h5_wall = _rate(lambda i: split[i], n)  # noqa: B023 (used immediately)
-        rows.append({
-            "dataset": dataset, "compression": compression, "n": n, "raw_samples_per_s": raw_cpu,
-            "prepared_samples_per_s": h5_cpu, "speedup": h5_cpu / raw_cpu, "raw_samples_per_s_wall": raw_wall,
-            "prepared_samples_per_s_wall": h5_wall, "prepare_s": prep_s,
-            "prepare_samples_per_s": (n + n // 2) / prep_s,
-            "train_h5_mb": summary.paths["train"].stat().st_size / 2**20, "raw_dir_mb": _dir_bytes(root) / 2**20,
-        })  # fmt: skip
+        rows.append(
+            {
+                "dataset": dataset,
+                "compression": compression,
+                "n": n,
+                "raw_samples_per_s": raw_cpu,
+                "prepared_samples_per_s": h5_cpu,
+                "speedup": h5_cpu / raw_cpu,
+                "raw_samples_per_s_wall": raw_wall,
+                "prepared_samples_per_s_wall": h5_wall,
+                "prepare_s": prep_s,
+                "prepare_samples_per_s": (n + n // 2) / prep_s,
+                "train_h5_mb": summary.paths["train"].stat().st_size / 2**20,
+                "raw_dir_mb": _dir_bytes(root) / 2**20,
+            }
+        )
     return rows
 
 
@@ -169,19 +191,28 @@ def main() -> None:
         write_pascal_bench(tmp_path / "pascal", args.n)
         rows = bench("nyudv2", tmp_path / "nyudv2", tmp_path / "prepared", args.n)
         rows += bench("pascal_context", tmp_path / "pascal", tmp_path / "prepared", args.n)
-    result = {"benchmark": "loading", "python": sys.version.split()[0], "machine": platform.machine(),
-              "cpus": os.cpu_count(), "rows": rows}  # fmt: skip
+    result = {
+        "benchmark": "loading",
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "rows": rows,
+    }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "loading.json").write_text(json.dumps(result, indent=2))
     print("\nsamples/s per CPU-second of one process (wall-clock in brackets), best of 3 passes over train")
-    print("| dataset | compression | raw adapter | PreparedSplit | speed-up | prepare (samples/s, wall) | "
-          "train.h5 MB | raw folder MB |")  # fmt: skip
+    print(
+        "| dataset | compression | raw adapter | PreparedSplit | speed-up | prepare (samples/s, wall) | "
+        "train.h5 MB | raw folder MB |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['dataset']} | {r['compression']} | "
-              f"{r['raw_samples_per_s']:.1f} ({r['raw_samples_per_s_wall']:.1f}) "
-              f"| {r['prepared_samples_per_s']:.1f} ({r['prepared_samples_per_s_wall']:.1f}) | {r['speedup']:.2f}× | "
-              f"{r['prepare_samples_per_s']:.1f} | {r['train_h5_mb']:.1f} | {r['raw_dir_mb']:.1f} |")  # fmt: skip
+        print(
+            f"| {r['dataset']} | {r['compression']} | "
+            f"{r['raw_samples_per_s']:.1f} ({r['raw_samples_per_s_wall']:.1f}) "
+            f"| {r['prepared_samples_per_s']:.1f} ({r['prepared_samples_per_s_wall']:.1f}) | {r['speedup']:.2f}× | "
+            f"{r['prepare_samples_per_s']:.1f} | {r['train_h5_mb']:.1f} | {r['raw_dir_mb']:.1f} |"
+        )
 
 
 if __name__ == "__main__":

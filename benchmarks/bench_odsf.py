@@ -122,8 +122,10 @@ def main() -> None:
             f"| {r['variant']} | {r['thresholds']} | {r['seconds_per_image']:.2f} | {r['nms_seconds_per_image']:.3f} "
             f"| {r['odsf']:.2f} | {r['oisf']:.2f} | {r['ap']:.2f} | {r['predicted_pixels_at_lowest_threshold']:.0f} |"
         )
-    print(f"\nnms / plain time ratio: {ratio:.2f}; NYUD val (654 images) in one process: "
-          f"{result['nyud_val_654_images_minutes_one_process']:.1f} min")  # fmt: skip
+    print(
+        f"\nnms / plain time ratio: {ratio:.2f}; NYUD val (654 images) in one process: "
+        f"{result['nyud_val_654_images_minutes_one_process']:.1f} min"
+    )
     print(f"written: {OUT / 'odsf.json'}")
 
 

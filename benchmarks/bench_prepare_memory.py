@@ -36,11 +36,20 @@ def child(root: Path, prepared: Path) -> None:
 
     base_kb = _current_rss_kb()
     t0 = time.perf_counter()
-    summary = prepare_dataset(DataParams(dataset="nyudv2", root=root, prepared_dir=prepared, name="mem"),
-                              progress=False)  # fmt: skip
+    summary = prepare_dataset(
+        DataParams(dataset="nyudv2", root=root, prepared_dir=prepared, name="mem"), progress=False
+    )
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"images": sum(summary.counts.values()), "baseline_mb": base_kb / 1024, "peak_mb": peak_kb / 1024,
-                      "seconds": time.perf_counter() - t0}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "images": sum(summary.counts.values()),
+                "baseline_mb": base_kb / 1024,
+                "peak_mb": peak_kb / 1024,
+                "seconds": time.perf_counter() - t0,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -60,23 +69,32 @@ def main() -> None:
             write_nyud_bench(Path(tmp) / "raw", n)
             proc = subprocess.run(
                 [sys.executable, __file__, "--child", str(Path(tmp) / "raw"), str(Path(tmp) / "prepared")],
-                capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
-            )  # fmt: skip
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "OMP_NUM_THREADS": "1"},
+            )
             row = json.loads(proc.stdout.strip().splitlines()[-1])
             row["all_in_memory_mb"] = row["images"] * BYTES_PER_SAMPLE / 2**20
             rows.append(row)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "prepare_memory.json").write_text(json.dumps({"benchmark": "prepare_memory", "rows": rows}, indent=2))
-    print("\n| images (train+val) | peak RSS MB | RSS after imports MB | peak − imports MB | prepare s | "
-          "decoded set in RAM would be MB |")  # fmt: skip
+    print(
+        "\n| images (train+val) | peak RSS MB | RSS after imports MB | peak − imports MB | prepare s | "
+        "decoded set in RAM would be MB |"
+    )
     print("|---|---|---|---|---|---|")
     for r in rows:
         growth = r["peak_mb"] - r["baseline_mb"]
-        print(f"| {r['images']} | {r['peak_mb']:.0f} | {r['baseline_mb']:.0f} | {growth:.0f} | {r['seconds']:.1f} | "
-              f"{r['all_in_memory_mb']:.0f} |")
+        print(
+            f"| {r['images']} | {r['peak_mb']:.0f} | {r['baseline_mb']:.0f} | {growth:.0f} | {r['seconds']:.1f} | "
+            f"{r['all_in_memory_mb']:.0f} |"
+        )
     if len(rows) > 1:
-        print(f"\npeak RSS ratio largest/smallest: {rows[-1]['peak_mb'] / rows[0]['peak_mb']:.2f} "
-              f"for {rows[-1]['images'] / rows[0]['images']:.0f}× the images")
+        print(
+            f"\npeak RSS ratio largest/smallest: {rows[-1]['peak_mb'] / rows[0]['peak_mb']:.2f} "
+            f"for {rows[-1]['images'] / rows[0]['images']:.0f}× the images"
+        )
 
 
 if __name__ == "__main__":

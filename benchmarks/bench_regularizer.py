@@ -37,14 +37,20 @@ OUT = Path(__file__).resolve().parent / "out" / "regularizer.json"
 
 
 def _batch(params, tasks, pad_multiple: int, n: int) -> dict:
-    ds = MultiTaskDataset(params.data.prepared_path("train"), "train", params.data, tasks=tasks, seed=0,
-                          pad_multiple=pad_multiple)  # fmt: skip
+    ds = MultiTaskDataset(
+        params.data.prepared_path("train"), "train", params.data, tasks=tasks, seed=0, pad_multiple=pad_multiple
+    )
     return default_collate([ds[i] for i in range(n)])
 
 
 def base_overrides(tmp: str) -> list[str]:
-    return [f"scenes.out_dir={tmp}/raw", "scenes.train=16", "scenes.val=2", f"data.root={tmp}/raw/nyudv2",
-            f"data.prepared_dir={tmp}/prepared"]  # fmt: skip
+    return [
+        f"scenes.out_dir={tmp}/raw",
+        "scenes.train=16",
+        "scenes.val=2",
+        f"data.root={tmp}/raw/nyudv2",
+        f"data.prepared_dir={tmp}/prepared",
+    ]
 
 
 def _projector_count(criterion) -> int:
@@ -80,8 +86,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = {"cpu_default": []}
         if not args.skip_large:
-            settings["paper_size"] = ["scenes.image_size=[448, 576]", "data.train_size=[448, 576]",
-                                      "train.batch_size=2", "loss.contrast.anchors_per_image=512"]  # fmt: skip
+            settings["paper_size"] = [
+                "scenes.image_size=[448, 576]",
+                "data.train_size=[448, 576]",
+                "train.batch_size=2",
+                "loss.contrast.anchors_per_image=512",
+            ]
         for setting, overrides in settings.items():  # scenes at the setting's size, so crops are not padding
             sized = load_params("params.yaml", [*base_overrides(f"{tmp}/{setting}"), *overrides])
             generate_scenes(sized.scenes, progress=False)
@@ -113,28 +123,43 @@ def main() -> None:
                     inf["host"].append(t_h)
             med = {k: statistics.median(v) for k, v in times.items()}
             imed = {k: statistics.median(v) for k, v in inf.items()}
-            rows.append({
-                "setting": setting, "anchors": p_on.loss.contrast.anchors_per_image, "host": host_name, "encoder": p_on.model.encoder.name, "batch": p_on.train.batch_size,
-                "size": list(p_on.data.train_size), "threads": args.threads, "steps": args.steps,
-                "step_s_without": round(med["off"], 4), "step_s_with": round(med["on"], 4),
-                "train_overhead_ratio": round(med["on"] / med["off"], 3),
-                "projectors": _projector_count(on.criterion),
-                "projector_params": count_parameters(on.criterion),
-                "host_params": count_parameters(on.host), "exported_params": count_parameters(exported),
-                "plain_host_params": count_parameters(plain),
-                "infer_s_exported": round(imed["exported"], 4), "infer_s_host": round(imed["host"], 4),
-                "inference_latency_ratio": round(imed["exported"] / imed["host"], 3),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "setting": setting,
+                    "anchors": p_on.loss.contrast.anchors_per_image,
+                    "host": host_name,
+                    "encoder": p_on.model.encoder.name,
+                    "batch": p_on.train.batch_size,
+                    "size": list(p_on.data.train_size),
+                    "threads": args.threads,
+                    "steps": args.steps,
+                    "step_s_without": round(med["off"], 4),
+                    "step_s_with": round(med["on"], 4),
+                    "train_overhead_ratio": round(med["on"] / med["off"], 3),
+                    "projectors": _projector_count(on.criterion),
+                    "projector_params": count_parameters(on.criterion),
+                    "host_params": count_parameters(on.host),
+                    "exported_params": count_parameters(exported),
+                    "plain_host_params": count_parameters(plain),
+                    "infer_s_exported": round(imed["exported"], 4),
+                    "infer_s_host": round(imed["host"], 4),
+                    "inference_latency_ratio": round(imed["exported"] / imed["host"], 3),
+                }
+            )
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(rows, indent=2))
-    print("| setting | host | input | anchors | step without (s) | step with (s) | ratio | projectors | projector "
-          "params | exported = host params | inference ratio |")
+    print(
+        "| setting | host | input | anchors | step without (s) | step with (s) | ratio | projectors | projector "
+        "params | exported = host params | inference ratio |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         same = r["exported_params"] == r["plain_host_params"]
-        print(f"| {r['setting']} | {r['host']} | {r['batch']}×{r['size'][0]}×{r['size'][1]} | {r['anchors']} | "
-              f"{r['step_s_without']} | {r['step_s_with']} | {r['train_overhead_ratio']} | {r['projectors']} | "
-              f"{r['projector_params']:,} | {same} ({r['exported_params']:,}) | {r['inference_latency_ratio']} |")
+        print(
+            f"| {r['setting']} | {r['host']} | {r['batch']}×{r['size'][0]}×{r['size'][1]} | {r['anchors']} | "
+            f"{r['step_s_without']} | {r['step_s_with']} | {r['train_overhead_ratio']} | {r['projectors']} | "
+            f"{r['projector_params']:,} | {same} ({r['exported_params']:,}) | {r['inference_latency_ratio']} |"
+        )
 
 
 if __name__ == "__main__":

@@ -72,12 +72,18 @@ def bench(n: int, repeats: int) -> dict[str, Any]:
             total = _best_rate(generate, n, repeats)
             size = sum(f.stat().st_size for f in (Path(tmp) / layout).rglob("*") if f.is_file())
         rendered = render_rate["pascal" if layout == "pascal_context" else "nyud"]
-        rows.append({
-            "layout": layout, "images": n, "images_per_s": round(total, 1), "render_only_per_s": round(rendered, 1),
-            "ms_per_image": round(1000.0 / total, 1),
-            "write_ms_per_image": round(max(1000.0 / total - 1000.0 / rendered, 0.0), 1),
-            "kb_per_image": round(size / n / 1024, 1), "meets_target": total >= TARGET,
-        })  # fmt: skip
+        rows.append(
+            {
+                "layout": layout,
+                "images": n,
+                "images_per_s": round(total, 1),
+                "render_only_per_s": round(rendered, 1),
+                "ms_per_image": round(1000.0 / total, 1),
+                "write_ms_per_image": round(max(1000.0 / total - 1000.0 / rendered, 0.0), 1),
+                "kb_per_image": round(size / n / 1024, 1),
+                "meets_target": total >= TARGET,
+            }
+        )
     return {"rows": rows}
 
 
@@ -88,11 +94,18 @@ def main() -> None:
     args = parser.parse_args()
     pinned = _pin_one_core()
     result = bench(args.n, args.repeats)
-    result.update({
-        "image_size": [128, 160], "target_images_per_s": TARGET, "pinned": pinned, "threads": 1,
-        "torch_imported": "torch" in sys.modules, "python": platform.python_version(), "machine": platform.machine(),
-        "load_average_1min": round(os.getloadavg()[0], 2),
-    })  # fmt: skip
+    result.update(
+        {
+            "image_size": [128, 160],
+            "target_images_per_s": TARGET,
+            "pinned": pinned,
+            "threads": 1,
+            "torch_imported": "torch" in sys.modules,
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "load_average_1min": round(os.getloadavg()[0], 2),
+        }
+    )
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "scenes.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"scenes throughput, 128×160, one core ({pinned}), best of {args.repeats}; target ≥ {TARGET:.0f} images/s")
@@ -100,8 +113,10 @@ def main() -> None:
     print("| layout | images/s (render + write) | render only | write ms/img | KB/img | ≥ target |")
     print("|---|---|---|---|---|---|")
     for r in result["rows"]:
-        print(f"| {r['layout']} | {r['images_per_s']} | {r['render_only_per_s']} | {r['write_ms_per_image']} "
-              f"| {r['kb_per_image']} | {'yes' if r['meets_target'] else 'NO'} |")  # fmt: skip
+        print(
+            f"| {r['layout']} | {r['images_per_s']} | {r['render_only_per_s']} | {r['write_ms_per_image']} "
+            f"| {r['kb_per_image']} | {'yes' if r['meets_target'] else 'NO'} |"
+        )
     print(f"\ntorch imported: {result['torch_imported']}; 1-min load average: {result['load_average_1min']}")
 
 

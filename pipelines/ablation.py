@@ -77,8 +77,13 @@ def open_parent_run(params: Params, cfg: AblationParams, children: int) -> str:
     retries lock contention)."""
     from mtcontrast.tracking import start_parent_run
 
-    tags = {"source": "flow:ablation", "ablation.grid": cfg.name, "ablation.variant": cfg.variant,
-            "ablation.children": str(children), "ablation.keys": ", ".join(cfg.grid)}  # fmt: skip
+    tags = {
+        "source": "flow:ablation",
+        "ablation.grid": cfg.name,
+        "ablation.variant": cfg.variant,
+        "ablation.children": str(children),
+        "ablation.keys": ", ".join(cfg.grid),
+    }
     return start_parent_run(params, f"ablation-{cfg.name}", tags)
 
 
@@ -134,8 +139,13 @@ def ablation(
     plans = plan_ablation(params, cfg)  # every child validated here: a bad key fails before any training
     for prepared in {str(p.params.data.prepared_path("train")): p.params for p in plans}.values():
         require_prepared(prepared)
-    logger.info("ablation %s: %d children, %d at a time: %s", cfg.name, len(plans), cfg.max_parallel,
-                ", ".join(p.name for p in plans))  # fmt: skip
+    logger.info(
+        "ablation %s: %d children, %d at a time: %s",
+        cfg.name,
+        len(plans),
+        cfg.max_parallel,
+        ", ".join(p.name for p in plans),
+    )
     tracking_uri = configure()
     parent = open_parent_run(params, cfg, len(plans))
     try:
@@ -161,8 +171,13 @@ def ablation(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--grid", action="append", default=[], metavar="KEY=[V1, V2]",
-                        help="a grid axis (repeatable; YAML values); replaces ablation.grid when given")  # fmt: skip
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=[V1, V2]",
+        help="a grid axis (repeatable; YAML values); replaces ablation.grid when given",
+    )
     parser.add_argument("--name", default=None, help="grid name (folders, parent run); default: ablation.name")
     parser.add_argument("--max-parallel", type=int, default=None, help="children at once (ablation.max_parallel)")
     parser.add_argument("-S", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")

@@ -43,14 +43,20 @@ def build_deployments(
     params = {"params_file": params_file}
     return [
         train_eval.to_deployment(
-            "nightly", schedules=[Cron(train_eval_cron, timezone=timezone)], parameters=params,
-            tags=["mtcontrast"], description="dvc repro prepare → train → evaluate every variant → report",
+            "nightly",
+            schedules=[Cron(train_eval_cron, timezone=timezone)],
+            parameters=params,
+            tags=["mtcontrast"],
+            description="dvc repro prepare → train → evaluate every variant → report",
         ),
         ablation.to_deployment(
-            "weekly", schedules=[Cron(ablation_cron, timezone=timezone)], parameters=params,
-            tags=["mtcontrast", "ablation"], description="the params.yaml ablation grid as nested MLflow runs",
+            "weekly",
+            schedules=[Cron(ablation_cron, timezone=timezone)],
+            parameters=params,
+            tags=["mtcontrast", "ablation"],
+            description="the params.yaml ablation grid as nested MLflow runs",
         ),
-    ]  # fmt: skip
+    ]
 
 
 def server_url() -> str:
@@ -67,7 +73,9 @@ def server_url() -> str:
         with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=5) as reply:
             reply.read()
     except (urllib.error.URLError, OSError) as err:
-        raise SystemExit(f"schedule: no Prefect server answers at {url} ({err}); is `prefect server start` running?")
+        raise SystemExit(
+            f"schedule: no Prefect server answers at {url} ({err}); is `prefect server start` running?"
+        ) from None
     return url
 
 
@@ -79,8 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--params", default="params.yaml", help="params file each run loads (default: %(default)s)")
     args = parser.parse_args(argv)
     url = server_url()
-    print(f"serving train-eval/nightly ({args.train_eval_cron}) and ablation/weekly ({args.ablation_cron}) "
-          f"[{args.timezone}] on {url}")  # fmt: skip
+    print(
+        f"serving train-eval/nightly ({args.train_eval_cron}) and ablation/weekly ({args.ablation_cron}) "
+        f"[{args.timezone}] on {url}"
+    )
     serve(*build_deployments(args.train_eval_cron, args.ablation_cron, args.timezone, args.params))
     return 0
 

@@ -39,10 +39,17 @@ def main() -> None:
         pred = predict_val(resolve_variant(params, v), v, confusion=not stored.is_file())
         ids, images, gts, preds = zip(*pred.panels)
         tasks = list(gts[0])
-        written[v].append(qualitative_panel(
-            list(images), {t: [g[t] for g in gts] for t in tasks}, {t: [p[t] for p in preds] for t in tasks},
-            OUT / f"qualitative_{v}.png", spec, ids=list(ids), title=f"{v}: input | ground truth | prediction",
-        ))  # fmt: skip
+        written[v].append(
+            qualitative_panel(
+                list(images),
+                {t: [g[t] for g in gts] for t in tasks},
+                {t: [p[t] for p in preds] for t in tasks},
+                OUT / f"qualitative_{v}.png",
+                spec,
+                ids=list(ids),
+                title=f"{v}: input | ground truth | prediction",
+            )
+        )
         confusion = dict(np.load(stored)) if stored.is_file() else pred.confusion
         for task, conf in confusion.items():
             png = OUT / f"confusion_{v}_{task}.png"

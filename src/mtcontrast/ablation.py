@@ -37,8 +37,14 @@ import pandas as pd
 import yaml
 
 from mtcontrast.config import (
-    Params, ParamsError, VariantParams, apply_overrides, load_params, parse_overrides, resolve_variant,
-)  # fmt: skip
+    Params,
+    ParamsError,
+    VariantParams,
+    apply_overrides,
+    load_params,
+    parse_overrides,
+    resolve_variant,
+)
 from mtcontrast.config.ablation import AblationParams
 from mtcontrast.metrics.delta_m import DELTA_M_METRICS, delta_m
 
@@ -231,9 +237,14 @@ def run_child(run_dir: Path, parent_run_id: str | None, source: str = "flow:abla
     trained = tracked_train(params, name, source=source, progress=False, **run)
     evaluated = tracked_evaluate(params, name, source=source, progress=False, **run)
     result = ChildResult(
-        name, meta["setting"], meta["overrides"], evaluated.metrics, run_id_of(run_dir),
-        round(trained.seconds + evaluated.seconds, 2), {"train_seconds": round(trained.seconds, 2)},
-    )  # fmt: skip
+        name,
+        meta["setting"],
+        meta["overrides"],
+        evaluated.metrics,
+        run_id_of(run_dir),
+        round(trained.seconds + evaluated.seconds, 2),
+        {"train_seconds": round(trained.seconds, 2)},
+    )
     (run_dir / "child_result.json").write_text(json.dumps(asdict(result), indent=2))
     return result
 
@@ -300,8 +311,10 @@ def child_table(children: Sequence[ChildResult]) -> pd.DataFrame:
                 values[DELTA_M_COLUMN] = delta_m(child.metrics, host.metrics)
             except ValueError:  # a host metric of 0 (e.g. mIoU of an untrained run): the relative gain is undefined
                 values[DELTA_M_COLUMN] = math.nan
-        rows += [{"child": child.name, "setting": child.setting, "seed": seed, "metric": m, "value": v}
-                 for m, v in values.items()]  # fmt: skip
+        rows += [
+            {"child": child.name, "setting": child.setting, "seed": seed, "metric": m, "value": v}
+            for m, v in values.items()
+        ]
     return pd.DataFrame(rows, columns=["child", "setting", "seed", "metric", "value"])
 
 
@@ -367,8 +380,12 @@ def write_summary(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = summarize(children)
-    paths = {"summary": out_dir / "summary.parquet", "children": out_dir / "children.parquet",
-             "markdown": out_dir / "summary.md", "chart": out_dir / "summary.png"}  # fmt: skip
+    paths = {
+        "summary": out_dir / "summary.parquet",
+        "children": out_dir / "children.parquet",
+        "markdown": out_dir / "summary.md",
+        "chart": out_dir / "summary.png",
+    }
     summary.to_parquet(paths["summary"], index=False)
     child_table(children).to_parquet(paths["children"], index=False)
     markdown = summary_markdown(summary, title)

@@ -1,14 +1,14 @@
 """``mtc``: the command line of mtcontrast. Every command reads params.yaml through the one schema.
 
-    mtc scenes                    # write the built-in procedural dataset in the real layouts
-    mtc prepare --limit 20        # raw layout -> validated data/prepared/<name>/{train,val}.h5
-    mtc train --variant mtl_contrast
-    mtc evaluate --variant mtl_contrast
-    mtc report                    # reports/results.md + reports/metrics.json (floors included when present)
-    mtc score --prepared data/prepared/nyudv2/val.h5 --pred my_invpt_outputs/   # score any model's exports
-    mtc ui --port 5000            # MLflow UI over every tracked run (Ctrl-C stops it)
-    mtc ablate --grid 'loss.contrast.weight=[0.3, 1]' --grid 'seed=[0, 1]'   # Prefect ablation flow (params: ablation)
-    mtc <command> -S data.dataset=pascal_context -S data.root=/data/PASCALContext
+mtc scenes                    # write the built-in procedural dataset in the real layouts
+mtc prepare --limit 20        # raw layout -> validated data/prepared/<name>/{train,val}.h5
+mtc train --variant mtl_contrast
+mtc evaluate --variant mtl_contrast
+mtc report                    # reports/results.md + reports/metrics.json (floors included when present)
+mtc score --prepared data/prepared/nyudv2/val.h5 --pred my_invpt_outputs/   # score any model's exports
+mtc ui --port 5000            # MLflow UI over every tracked run (Ctrl-C stops it)
+mtc ablate --grid 'loss.contrast.weight=[0.3, 1]' --grid 'seed=[0, 1]'   # Prefect ablation flow (params: ablation)
+mtc <command> -S data.dataset=pascal_context -S data.root=/data/PASCALContext
 """
 
 from __future__ import annotations
@@ -118,9 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
     common.add_argument(
-        "-S", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "-S",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override one param, e.g. -S data.limit=10 (repeatable; same syntax as `dvc exp run -S`)",
-    )  # fmt: skip
+    )
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
@@ -139,8 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--task", action="append", help="score only this task (repeatable)")
             p.add_argument("--protocol", default=None, help="saliency protocol: invpt | atrc | mtinet")
         if name == "ablate":
-            p.add_argument("--grid", action="append", default=[], metavar="KEY=[V1, V2]",
-                           help="a grid axis (repeatable, YAML values); replaces ablation.grid when given")  # fmt: skip
+            p.add_argument(
+                "--grid",
+                action="append",
+                default=[],
+                metavar="KEY=[V1, V2]",
+                help="a grid axis (repeatable, YAML values); replaces ablation.grid when given",
+            )
             p.add_argument("--name", default=None, help="grid name: folders and parent run (default: ablation.name)")
             p.add_argument("--max-parallel", type=int, default=None, help="children at once (ablation.max_parallel)")
         if name == "ui":

@@ -23,9 +23,16 @@ from mtcontrast.regularizer import CrossTaskContrast
 from mtcontrast.tasks import IGNORE_INDEX, DatasetSpec
 
 __all__ = [
-    "LossOutput", "MultiTaskCriterion", "build_criterion", "cross_entropy_loss", "depth_loss", "edge_loss",
-    "normals_loss", "saliency_loss", "task_loss",
-]  # fmt: skip
+    "LossOutput",
+    "MultiTaskCriterion",
+    "build_criterion",
+    "cross_entropy_loss",
+    "depth_loss",
+    "edge_loss",
+    "normals_loss",
+    "saliency_loss",
+    "task_loss",
+]
 
 
 def _count(valid: Tensor) -> Tensor:

@@ -11,28 +11,105 @@ from dataclasses import dataclass
 IGNORE_INDEX = 255
 
 NYU40_CLASSES: tuple[str, ...] = (
-    "wall", "floor", "cabinet", "bed", "chair", "sofa", "table", "door", "window", "bookshelf",
-    "picture", "counter", "blinds", "desk", "shelves", "curtain", "dresser", "pillow", "mirror", "floor mat",
-    "clothes", "ceiling", "books", "refridgerator", "television", "paper", "towel", "shower curtain", "box",
-    "whiteboard", "person", "night stand", "toilet", "sink", "lamp", "bathtub", "bag", "otherstructure",
-    "otherfurniture", "otherprop",
-)  # fmt: skip
+    "wall",
+    "floor",
+    "cabinet",
+    "bed",
+    "chair",
+    "sofa",
+    "table",
+    "door",
+    "window",
+    "bookshelf",
+    "picture",
+    "counter",
+    "blinds",
+    "desk",
+    "shelves",
+    "curtain",
+    "dresser",
+    "pillow",
+    "mirror",
+    "floor mat",
+    "clothes",
+    "ceiling",
+    "books",
+    "refridgerator",
+    "television",
+    "paper",
+    "towel",
+    "shower curtain",
+    "box",
+    "whiteboard",
+    "person",
+    "night stand",
+    "toilet",
+    "sink",
+    "lamp",
+    "bathtub",
+    "bag",
+    "otherstructure",
+    "otherfurniture",
+    "otherprop",
+)
 
 VOC_CLASSES: tuple[str, ...] = (
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
-)  # fmt: skip
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+)
 
 # PASCAL-Context LabelMap id of each VOC class 1..20 (benchmark-protocol.md §1.2).
 VOC_TO_CONTEXT_ID: dict[str, int] = {
-    "aeroplane": 2, "bicycle": 23, "bird": 25, "boat": 31, "bottle": 34, "bus": 45, "car": 59, "cat": 65,
-    "chair": 72, "cow": 98, "diningtable": 397, "dog": 113, "horse": 207, "motorbike": 258, "person": 284,
-    "pottedplant": 308, "sheep": 347, "sofa": 368, "train": 416, "tvmonitor": 427,
-}  # fmt: skip
+    "aeroplane": 2,
+    "bicycle": 23,
+    "bird": 25,
+    "boat": 31,
+    "bottle": 34,
+    "bus": 45,
+    "car": 59,
+    "cat": 65,
+    "chair": 72,
+    "cow": 98,
+    "diningtable": 397,
+    "dog": 113,
+    "horse": 207,
+    "motorbike": 258,
+    "person": 284,
+    "pottedplant": 308,
+    "sheep": 347,
+    "sofa": 368,
+    "train": 416,
+    "tvmonitor": 427,
+}
 
 HUMAN_PARTS_CLASSES: tuple[str, ...] = (
-    "background", "head", "torso", "upper arm", "lower arm", "upper leg", "lower leg",
-)  # fmt: skip
+    "background",
+    "head",
+    "torso",
+    "upper arm",
+    "lower arm",
+    "upper leg",
+    "lower leg",
+)
 
 # The benchmark's 6-part grouping of PASCAL-Part person part names (ids 1..6, 0 = background).
 PERSON_PART_GROUPS: dict[str, int] = {
@@ -69,12 +146,8 @@ class DatasetSpec:
 
 _NYUD_TASKS = ("semseg", "depth", "normals", "edge")
 DATASETS: dict[str, DatasetSpec] = {
-    "nyudv2": DatasetSpec(
-        "nyudv2", _NYUD_TASKS, {"semseg": NYU40_CLASSES}, {"train": 795, "val": 654}, 0.011, 0.95
-    ),
-    "nyud_mt": DatasetSpec(
-        "nyud_mt", _NYUD_TASKS, {"semseg": NYU40_CLASSES}, {"train": 795, "val": 654}, 0.011, 0.95
-    ),
+    "nyudv2": DatasetSpec("nyudv2", _NYUD_TASKS, {"semseg": NYU40_CLASSES}, {"train": 795, "val": 654}, 0.011, 0.95),
+    "nyud_mt": DatasetSpec("nyud_mt", _NYUD_TASKS, {"semseg": NYU40_CLASSES}, {"train": 795, "val": 654}, 0.011, 0.95),
     "pascal_context": DatasetSpec(
         "pascal_context",
         ("semseg", "human_parts", "sal", "normals", "edge"),

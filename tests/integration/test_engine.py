@@ -31,12 +31,25 @@ from mtcontrast.scenes import generate_scenes
 def tiny_overrides(root: Path, runs: str = "runs") -> list[str]:
     """A CPU-seconds recipe: 64×80 scenes, small heads, few anchors."""
     return [
-        f"scenes.out_dir={root}/raw", "scenes.image_size=[64, 80]", "scenes.train=8", "scenes.val=4",
-        f"data.root={root}/raw/nyudv2", f"data.prepared_dir={root}/prepared", "data.train_size=[64, 80]",
-        "model.head_channels=16", "model.fuse_channels=32", "loss.contrast.anchors_per_image=16",
-        "loss.contrast.proj_dim=16", f"train.runs_dir={root}/{runs}", "train.batch_size=2", "train.iterations=6",
-        "train.log_every=1", "train.checkpoint_every=2", "train.threads=1", "eval.workers=1",
-    ]  # fmt: skip
+        f"scenes.out_dir={root}/raw",
+        "scenes.image_size=[64, 80]",
+        "scenes.train=8",
+        "scenes.val=4",
+        f"data.root={root}/raw/nyudv2",
+        f"data.prepared_dir={root}/prepared",
+        "data.train_size=[64, 80]",
+        "model.head_channels=16",
+        "model.fuse_channels=32",
+        "loss.contrast.anchors_per_image=16",
+        "loss.contrast.proj_dim=16",
+        f"train.runs_dir={root}/{runs}",
+        "train.batch_size=2",
+        "train.iterations=6",
+        "train.log_every=1",
+        "train.checkpoint_every=2",
+        "train.threads=1",
+        "eval.workers=1",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +79,17 @@ def test_killed_run_resumes_to_the_same_final_metrics(tiny: Path) -> None:
     p_full, p_kill = load_params(None, ov_full), load_params(None, ov_kill)
     train_variant(p_full, "mtl_contrast", progress=False)
 
-    cmd = [sys.executable, "-m", "mtcontrast.cli", "train", "--variant", "mtl_contrast", "-q",
-           "--params", str(_params_file(tiny, ov_kill, "killed"))]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "mtcontrast.cli",
+        "train",
+        "--variant",
+        "mtl_contrast",
+        "-q",
+        "--params",
+        str(_params_file(tiny, ov_kill, "killed")),
+    ]
     ckpt = Path(p_kill.train.runs_dir) / "mtl_contrast" / "checkpoint.pt"
     proc = subprocess.Popen(cmd, env=_env(tiny), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     killed_at = None
@@ -109,7 +131,9 @@ def test_nonfinite_steps_are_skipped_and_counted(tiny: Path, tmp_path: Path) -> 
     sampler = IterationSampler(8, 2, seed=params.seed)
     expected = sum(0 in idx for _, idx in zip(range(params.train.iterations), (b for _, b in sampler.batches(0))))
     assert expected > 0 and result.skipped_steps == expected
-    assert all(torch.isfinite(v).all() for v in load_checkpoint(result.checkpoint)["model"].values() if v.is_floating_point())
+    assert all(
+        torch.isfinite(v).all() for v in load_checkpoint(result.checkpoint)["model"].values() if v.is_floating_point()
+    )
 
 
 def test_consecutive_nonfinite_losses_abort_with_a_clear_error(tiny: Path, tmp_path: Path) -> None:
@@ -124,8 +148,20 @@ def test_consecutive_nonfinite_losses_abort_with_a_clear_error(tiny: Path, tmp_p
 
 
 def _torchrun(root: Path, overrides: list[str], *args: str) -> None:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
-           "mtcontrast.cli", *args, "-q", "--params", str(_params_file(root, overrides, "ddp"))]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "mtcontrast.cli",
+        *args,
+        "-q",
+        "--params",
+        str(_params_file(root, overrides, "ddp")),
+    ]
     out = subprocess.run(cmd, env=_env(root), capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from tiny_nyud import write_tiny_nyud
 
 from mtcontrast.config import ParamsError, load_params
 from pipelines.ablation import ablation
 from pipelines.schedule import build_deployments
 from pipelines.train_eval import check_overrides
-from tiny_nyud import write_tiny_nyud
 
 H, W = 32, 64  # multiples of the encoder stride: no eval padding
 TRAIN_IDS, VAL_IDS = ["0001", "0002", "0003", "0004"], ["0005", "0006"]
@@ -26,13 +26,27 @@ def _tiny_params(tmp_path: Path) -> Path:
 
     root = tmp_path / "raw" / "nyudv2"
     write_tiny_nyud(root, TRAIN_IDS, VAL_IDS, (H, W), lambda idx, k: (idx // 97 + k) % 41)
-    params = load_params(None, [
-        f"data.root={root}", "data.name=tiny", f"data.prepared_dir={tmp_path / 'prepared'}", "data.compression=none",
-        f"data.train_size=[{H}, {W}]", "model.head_channels=8", "model.fuse_channels=16",
-        "loss.contrast.anchors_per_image=32", "loss.contrast.candidates=16", "train.iterations=2",
-        "train.batch_size=2", "train.log_every=1", "train.device=cpu", "eval.batch_size=2",
-        f"ablation.runs_dir={tmp_path / 'runs' / 'ablation'}", f"ablation.out_dir={tmp_path / 'reports' / 'ablation'}",
-    ])  # fmt: skip
+    params = load_params(
+        None,
+        [
+            f"data.root={root}",
+            "data.name=tiny",
+            f"data.prepared_dir={tmp_path / 'prepared'}",
+            "data.compression=none",
+            f"data.train_size=[{H}, {W}]",
+            "model.head_channels=8",
+            "model.fuse_channels=16",
+            "loss.contrast.anchors_per_image=32",
+            "loss.contrast.candidates=16",
+            "train.iterations=2",
+            "train.batch_size=2",
+            "train.log_every=1",
+            "train.device=cpu",
+            "eval.batch_size=2",
+            f"ablation.runs_dir={tmp_path / 'runs' / 'ablation'}",
+            f"ablation.out_dir={tmp_path / 'reports' / 'ablation'}",
+        ],
+    )
     prepare_dataset(params.data, progress=False)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False))
@@ -51,8 +65,9 @@ def test_ablation_flow_nests_two_children_under_one_parent(
     monkeypatch.chdir(tmp_path)  # the project root of the store's artifacts
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
 
-    paths = ablation(grid={"loss.contrast.weight": [0.5, 1.0]}, name="lam", max_parallel=2,
-                     params_file=str(params_file))  # fmt: skip
+    paths = ablation(
+        grid={"loss.contrast.weight": [0.5, 1.0]}, name="lam", max_parallel=2, params_file=str(params_file)
+    )
 
     summary = pd.read_parquet(paths["summary"])
     assert list(summary.columns) == ["setting", "metric", "mean", "std", "n"]
@@ -72,8 +87,9 @@ def test_ablation_flow_nests_two_children_under_one_parent(
     (parent,) = [r for r in runs if r.data.tags.get("mtc.parent") == "true"]
     assert parent.info.run_name == "ablation-lam" and parent.info.status == "FINISHED"
     assert parent.data.tags["source"] == "flow:ablation"
-    children = sorted((r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id),
-                      key=lambda r: r.info.run_name)  # fmt: skip
+    children = sorted(
+        (r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id), key=lambda r: r.info.run_name
+    )
     assert [r.info.run_name for r in children] == ["weight-0.5", "weight-1.0"]
     assert len(runs) == 3
     for child, weight in zip(children, ("0.5", "1.0")):
@@ -85,7 +101,11 @@ def test_ablation_flow_nests_two_children_under_one_parent(
         assert logged["depth/rmse"] == pytest.approx(child.data.metrics["val/depth/rmse"], rel=1e-9)
         assert logged["edge/odsf"] == pytest.approx(child.data.metrics["val/edge/odsf"], rel=1e-9)
     assert sorted(a.path for a in client.list_artifacts(parent.info.run_id, "ablation")) == [
-        "ablation/children.parquet", "ablation/summary.md", "ablation/summary.parquet", "ablation/summary.png"]
+        "ablation/children.parquet",
+        "ablation/summary.md",
+        "ablation/summary.parquet",
+        "ablation/summary.png",
+    ]
 
     with get_client(sync_client=True) as prefect:
         keys = ArtifactFilterKey(any_=["ablation-lam", "ablation-lam-table"])
@@ -138,8 +158,12 @@ def test_train_eval_flow_runs_dvc_prepare_then_every_variant_and_the_report(
 
 def test_schedule_serves_both_flows_with_cron() -> None:
     nightly, weekly = build_deployments(timezone="Europe/Berlin", params_file="params.yaml")
-    assert (nightly.flow_name, nightly.name, weekly.flow_name, weekly.name) == ("train-eval", "nightly", "ablation",
-                                                                                 "weekly")  # fmt: skip
+    assert (nightly.flow_name, nightly.name, weekly.flow_name, weekly.name) == (
+        "train-eval",
+        "nightly",
+        "ablation",
+        "weekly",
+    )
     assert nightly.entrypoint == "pipelines/train_eval.py:train_eval"
     assert weekly.entrypoint == "pipelines/ablation.py:ablation"
     crons = [(d.schedules[0].schedule.cron, d.schedules[0].schedule.timezone) for d in (nightly, weekly)]

@@ -36,18 +36,34 @@ def _project(root: Path) -> None:
 
     raw = root / "raw" / "nyudv2"
     write_tiny_nyud(raw, TRAIN_IDS, VAL_IDS, (H, W), lambda idx, k: 1 + (idx % W >= W // 2))  # two NYU classes
-    params = load_params(None, [
-        f"data.root={raw}", "data.name=tiny", "data.prepared_dir=prepared", "data.compression=none",
-        f"data.train_size=[{H}, {W}]", "model.head_channels=8", "model.fuse_channels=16",
-        "loss.contrast.anchors_per_image=32", "loss.contrast.candidates=16", "train.iterations=4",
-        "train.batch_size=2", "train.log_every=2", "train.checkpoint_every=2", "train.device=cpu", "train.threads=1",
-        "eval.batch_size=2", "train.runs_dir=runs",
-    ])  # fmt: skip
+    params = load_params(
+        None,
+        [
+            f"data.root={raw}",
+            "data.name=tiny",
+            "data.prepared_dir=prepared",
+            "data.compression=none",
+            f"data.train_size=[{H}, {W}]",
+            "model.head_channels=8",
+            "model.fuse_channels=16",
+            "loss.contrast.anchors_per_image=32",
+            "loss.contrast.candidates=16",
+            "train.iterations=4",
+            "train.batch_size=2",
+            "train.log_every=2",
+            "train.checkpoint_every=2",
+            "train.device=cpu",
+            "train.threads=1",
+            "eval.batch_size=2",
+            "train.runs_dir=runs",
+        ],
+    )
     tree = params.model_dump(mode="json")
     tree["variants"] = VARIANTS
     (root / "params.yaml").write_text(yaml.safe_dump(tree, sort_keys=False))
-    prepare_dataset(load_params(root / "params.yaml").data.model_copy(update={"prepared_dir": root / "prepared"}),
-                    progress=False)  # fmt: skip
+    prepare_dataset(
+        load_params(root / "params.yaml").data.model_copy(update={"prepared_dir": root / "prepared"}), progress=False
+    )
 
 
 def _stage(name: str, repo_root: Path, *args: str) -> None:
@@ -106,17 +122,31 @@ def test_stage_scripts_log_one_complete_run_per_variant(
         for task, values in metrics.items():
             for name, value in values.items():
                 assert run.data.metrics[f"val/{task}/{name}"] == pytest.approx(value)
-        artifacts = {a.path for folder in ("checkpoint", "train", "eval", "figures", "report")
-                     for a in client.list_artifacts(run.info.run_id, folder)}  # fmt: skip
-        assert {"checkpoint/checkpoint.pt", "train/history.jsonl", "train/train_summary.json", "eval/metrics.json",
-                "eval/per_image.parquet", "figures/learning_curves.png", "figures/qualitative.png",
-                "report/results.md", "report/metrics.json"} <= artifacts  # fmt: skip
+        artifacts = {
+            a.path
+            for folder in ("checkpoint", "train", "eval", "figures", "report")
+            for a in client.list_artifacts(run.info.run_id, folder)
+        }
+        assert {
+            "checkpoint/checkpoint.pt",
+            "train/history.jsonl",
+            "train/train_summary.json",
+            "eval/metrics.json",
+            "eval/per_image.parquet",
+            "figures/learning_curves.png",
+            "figures/qualitative.png",
+            "report/results.md",
+            "report/metrics.json",
+        } <= artifacts
         assert not [k for k in tags if k.startswith("mtc.artifact_error")]
         if "semseg" in VARIANTS[variant]["tasks"]:
             assert "figures/confusion_semseg.png" in artifacts
             # the confusion recomputed for the figure pools to the evaluator's mIoU
-            conf = np.load(download_artifacts(run_id=run.info.run_id, artifact_path="eval/confusion.npz",
-                                              dst_path=str(tmp_path / "dl" / variant)))["semseg"]  # fmt: skip
+            conf = np.load(
+                download_artifacts(
+                    run_id=run.info.run_id, artifact_path="eval/confusion.npz", dst_path=str(tmp_path / "dl" / variant)
+                )
+            )["semseg"]
             tp = np.diag(conf).astype(float)
             iou = tp / np.maximum(conf.sum(0) + conf.sum(1) - tp, 1e-8)
             assert conf.sum(1)[:2].tolist() == [3 * H * W // 2] * 2 and conf.sum() == 3 * H * W  # GT: two halves

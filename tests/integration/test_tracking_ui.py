@@ -33,9 +33,14 @@ def test_server_command_uses_the_store_and_artifacts_beside_it(tmp_path: Path) -
     cmd = server_command(uri, 5123, (tmp_path / "mlruns" / "artifacts").as_uri())
     assert cmd[:4] == [sys.executable, "-m", "mlflow", "server"]
     pairs = dict(zip(cmd[4::2], cmd[5::2], strict=True))
-    assert pairs == {"--backend-store-uri": uri, "--host": "127.0.0.1", "--port": "5123", "--workers": "1",
-                     "--default-artifact-root": (tmp_path / "mlruns" / "artifacts").as_uri(),
-                     "--artifacts-destination": (tmp_path / "mlruns" / "artifacts").as_uri()}  # fmt: skip
+    assert pairs == {
+        "--backend-store-uri": uri,
+        "--host": "127.0.0.1",
+        "--port": "5123",
+        "--workers": "1",
+        "--default-artifact-root": (tmp_path / "mlruns" / "artifacts").as_uri(),
+        "--artifacts-destination": (tmp_path / "mlruns" / "artifacts").as_uri(),
+    }
 
 
 def test_a_taken_port_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -62,8 +67,12 @@ def test_mtc_ui_answers_on_localhost_and_stops_cleanly(tmp_path: Path, repo_root
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlruns/mlflow.db"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "mtcontrast.cli", "ui", "--port", str(port), "--params", str(repo_root / "params.yaml")],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline, status = time.monotonic() + 180, 0
         while time.monotonic() < deadline and proc.poll() is None:

@@ -26,14 +26,20 @@ def write_tiny_nyud(
     for k, sid in enumerate([*train_ids, *val_ids]):
         normals = rng.normal(size=(h, w, 3)).astype(np.float32)
         write_nyud_sample(
-            raw, "nyudv2", sid,
+            raw,
+            "nyudv2",
+            sid,
             image=rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8),
             semseg=semseg(idx, k).astype(np.uint8),
             depth=rng.uniform(0.5, 9.5, size=(h, w)).astype(np.float32),
             normals=normals / np.linalg.norm(normals, axis=-1, keepdims=True),
             edge=(idx % 11 == 0).astype(np.uint8),
-        )  # fmt: skip
+        )
     write_nyud_splits(raw, {"train": list(train_ids), "val": list(val_ids)})
-    manifest = {"layout": "nyudv2", "counts": {"train": len(train_ids), "val": len(val_ids)},
-                "image_size": [h, w], "max_side": w}  # fmt: skip
+    manifest = {
+        "layout": "nyudv2",
+        "counts": {"train": len(train_ids), "val": len(val_ids)},
+        "image_size": [h, w],
+        "max_side": w,
+    }
     (raw / "scenes_manifest.json").write_text(json.dumps(manifest))

@@ -1,6 +1,6 @@
 """`dvc repro` end to end in a temporary git clone with a tiny profile (slow: ~3-5 min on 2 cores).
 
-    make test-slow        # or: .venv/bin/python -m pytest -m slow tests/slow
+make test-slow        # or: .venv/bin/python -m pytest -m slow tests/slow
 """
 
 from __future__ import annotations
@@ -17,11 +17,20 @@ import yaml
 from mtcontrast.config import load_params
 
 TINY = [
-    "scenes.image_size=[64, 80]", "scenes.train=8", "scenes.val=4", "data.train_size=[64, 80]",
-    "model.head_channels=16", "model.fuse_channels=32", "loss.contrast.anchors_per_image=16",
-    "loss.contrast.proj_dim=16", "train.batch_size=2", "train.iterations=4", "train.log_every=2",
-    "train.checkpoint_every=2", "train.threads=1",
-]  # fmt: skip
+    "scenes.image_size=[64, 80]",
+    "scenes.train=8",
+    "scenes.val=4",
+    "data.train_size=[64, 80]",
+    "model.head_channels=16",
+    "model.fuse_channels=32",
+    "loss.contrast.anchors_per_image=16",
+    "loss.contrast.proj_dim=16",
+    "train.batch_size=2",
+    "train.iterations=4",
+    "train.log_every=2",
+    "train.checkpoint_every=2",
+    "train.threads=1",
+]
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:

@@ -33,10 +33,13 @@ GRID = {"loss.contrast.enabled": [False, True], "loss.contrast.weight": [0.3, 1.
 def test_grid_product_collapses_the_host_setting_and_names_children() -> None:
     children = expand_grid(Params(), GRID)
     assert [name for name, _ in children] == [
-        "contrast-off_seed-0", "contrast-off_seed-1",
-        "contrast-on_weight-0.3_seed-0", "contrast-on_weight-0.3_seed-1",
-        "contrast-on_weight-1.0_seed-0", "contrast-on_weight-1.0_seed-1",
-    ]  # fmt: skip
+        "contrast-off_seed-0",
+        "contrast-off_seed-1",
+        "contrast-on_weight-0.3_seed-0",
+        "contrast-on_weight-0.3_seed-1",
+        "contrast-on_weight-1.0_seed-0",
+        "contrast-on_weight-1.0_seed-1",
+    ]
     assert children[0][1] == {"loss.contrast.enabled": False, "seed": 0}
     assert children[3][1] == {"loss.contrast.enabled": True, "loss.contrast.weight": 0.3, "seed": 1}
     assert expand_grid(Params(), {}) == [("base", {})]
@@ -44,23 +47,29 @@ def test_grid_product_collapses_the_host_setting_and_names_children() -> None:
 
 def test_short_keys_are_unique_suffixes() -> None:
     keys = ["data.limit", "eval.limit", "loss.contrast.margin", "seed"]
-    assert short_keys(keys) == {"data.limit": "data.limit", "eval.limit": "eval.limit",
-                                "loss.contrast.margin": "margin", "seed": "seed"}  # fmt: skip
+    assert short_keys(keys) == {
+        "data.limit": "data.limit",
+        "eval.limit": "eval.limit",
+        "loss.contrast.margin": "margin",
+        "seed": "seed",
+    }
 
 
 @pytest.mark.parametrize(
     ("grid", "expected"),
     [
         ({"loss.contrast.wieght": [0.3]}, "unknown key 'loss.contrast.wieght'; allowed keys here: enabled, kind,"),
-        ({"loss.contrast.kind": ["triplet", "cosine"]},
-         "(kind=cosine): loss.contrast.kind = 'cosine' is not allowed; allowed values: 'triplet', 'infonce' or"),
+        (
+            {"loss.contrast.kind": ["triplet", "cosine"]},
+            "(kind=cosine): loss.contrast.kind = 'cosine' is not allowed; allowed values: 'triplet', 'infonce' or",
+        ),
         ({"loss.contrast.margin": [-1.0]}, "loss.contrast.margin = -1.0: Input should be greater than or equal to 0"),
         ({"train.runs_dir": ["a"]}, "key 'train.runs_dir' is set by the flow itself"),
         ({"variants.mtl.contrast": [True]}, "key 'variants.mtl.contrast' is set by the flow itself"),
         ({"seed": []}, "seed = []: expected a non-empty list of values"),
         ({"seed": 3}, "seed = 3: expected a non-empty list of values"),
     ],
-)  # fmt: skip
+)
 def test_bad_grid_fails_before_training_naming_the_key(grid: dict, expected: str) -> None:
     with pytest.raises(ParamsError) as info:
         expand_grid(Params(), grid)
@@ -100,7 +109,10 @@ def test_ablation_section_validation() -> None:
 
 def test_parse_grid_reads_yaml_lists() -> None:
     assert parse_grid(["loss.contrast.weight=[0.1, 0.3, 1]", "seed=7", "loss.contrast.kind=[triplet, supcon]"]) == {
-        "loss.contrast.weight": [0.1, 0.3, 1], "seed": [7], "loss.contrast.kind": ["triplet", "supcon"]}  # fmt: skip
+        "loss.contrast.weight": [0.1, 0.3, 1],
+        "seed": [7],
+        "loss.contrast.kind": ["triplet", "supcon"],
+    }
     assert parse_grid([]) is None
     with pytest.raises(ParamsError, match="expected KEY.SUB=VALUE"):
         parse_grid(["seed"])
@@ -118,8 +130,12 @@ def test_child_folder_holds_params_that_load_back(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------ summary
 def _nyud(semseg: float, depth: float, normals: float, edge: float) -> dict[str, dict[str, float]]:
-    return {"semseg": {"miou": semseg, "pixel_acc": 0.9}, "depth": {"rmse": depth, "abs_rel": 0.2},
-            "normals": {"mean": normals, "median": 20.0}, "edge": {"odsf": edge}}  # fmt: skip
+    return {
+        "semseg": {"miou": semseg, "pixel_acc": 0.9},
+        "depth": {"rmse": depth, "abs_rel": 0.2},
+        "normals": {"mean": normals, "median": 20.0},
+        "edge": {"odsf": edge},
+    }
 
 
 def _children() -> list[ChildResult]:
@@ -147,8 +163,13 @@ def test_child_table_pairs_each_seed_with_its_host() -> None:
     untrained[1].metrics["semseg"]["miou"] = 0.0
     assert math.isnan(child_table(untrained).set_index(["child", "metric"])["value"]["on1", DELTA_M_COLUMN])
     assert table["on1", "depth/rmse"] == 0.74
-    assert sorted({m for _, m in table.index}) == ["delta_m_vs_host", "depth/rmse", "edge/odsf", "normals/mean",
-                                                   "semseg/miou"]  # fmt: skip
+    assert sorted({m for _, m in table.index}) == [
+        "delta_m_vs_host",
+        "depth/rmse",
+        "edge/odsf",
+        "normals/mean",
+        "semseg/miou",
+    ]
 
 
 def test_summarize_gives_mean_and_sample_std_over_seeds() -> None:
@@ -181,11 +202,14 @@ def test_summary_markdown_marks_the_best_setting_per_column() -> None:
     md = summary_markdown(summarize(_children()), "Ablation lam")
     lines = md.splitlines()
     assert lines[0] == "# Ablation lam"
-    assert lines[2] == ("| setting | n | semseg/miou ↑ | depth/rmse ↓ | normals/mean ↓ | edge/odsf ↑ | "
-                        "Δm vs host (%) ↑ |")  # fmt: skip
+    assert lines[2] == (
+        "| setting | n | semseg/miou ↑ | depth/rmse ↓ | normals/mean ↓ | edge/odsf ↑ | Δm vs host (%) ↑ |"
+    )
     assert lines[4] == "| contrast=off | 2 | 0.41 ± 0.014 | 0.79 ± 0.014 | 29.5 ± 0.71 | 0.51 ± 0.014 | 0 ± 0 |"
-    assert lines[5] == ("| contrast=on, weight=0.3 | 2 | **0.45 ± 0.014** | **0.75 ± 0.014** | **28 ± 0** | "
-                        "**0.52 ± 0.014** | **5.461 ± 0.64** |")  # fmt: skip
+    assert lines[5] == (
+        "| contrast=on, weight=0.3 | 2 | **0.45 ± 0.014** | **0.75 ± 0.014** | **28 ± 0** | "
+        "**0.52 ± 0.014** | **5.461 ± 0.64** |"
+    )
 
 
 def test_write_summary_writes_parquet_markdown_and_chart(tmp_path: Path) -> None:

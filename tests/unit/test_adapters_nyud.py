@@ -17,8 +17,9 @@ from mtcontrast.data.prepared import decode_unit_png
 def test_semseg_shift_and_png_normals_decoding_numbers() -> None:
     raw = np.array([[0, 1, 2], [39, 40, 17]], dtype=np.uint8)
     np.testing.assert_array_equal(decode_nyu_semseg(raw), [[255, 0, 1], [38, 39, 16]])
-    np.testing.assert_allclose(decode_unit_png(np.array([0, 127, 128, 255], np.uint8)),
-                               [-1.0, -1 / 255, 1 / 255, 1.0], atol=1e-7)  # fmt: skip
+    np.testing.assert_allclose(
+        decode_unit_png(np.array([0, 127, 128, 255], np.uint8)), [-1.0, -1 / 255, 1 / 255, 1.0], atol=1e-7
+    )
     # Round trip through the writer's encoding is exact to ±1/255 per component.
     decoded = decode_unit_png(encode_unit_png(UNIT_NORMALS))
     assert np.abs(decoded - UNIT_NORMALS).max() <= 1 / 255 + 1e-7
@@ -87,10 +88,15 @@ def test_protocol_size_is_enforced_without_manifest(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     h, w = 425, 560
     write_nyud_sample(
-        tmp_path, "nyudv2", "0001", image=rng.integers(0, 255, (h, w, 3), dtype=np.uint8),
-        semseg=np.ones((h, w), np.uint8), depth=np.ones((h, w), np.float32),
-        normals=np.tile(UNIT_NORMALS[0], (h, w, 1)), edge=np.zeros((h, w), np.uint8),
-    )  # fmt: skip
+        tmp_path,
+        "nyudv2",
+        "0001",
+        image=rng.integers(0, 255, (h, w, 3), dtype=np.uint8),
+        semseg=np.ones((h, w), np.uint8),
+        depth=np.ones((h, w), np.float32),
+        normals=np.tile(UNIT_NORMALS[0], (h, w, 1)),
+        edge=np.zeros((h, w), np.uint8),
+    )
     write_nyud_splits(tmp_path, {"train": ["0001"], "val": ["0001"]})
     from mtcontrast.data.checks import check_image_size
 

@@ -16,12 +16,16 @@ def test_edge_from_labelmap_laplacian_thinned() -> None:
     labelmap = np.zeros((6, 8), dtype=np.uint16)
     labelmap[2:5, 3:7] = 284
     expected = np.array(
-        [[0, 0, 0, 0, 0, 0, 0, 0],
-         [0, 0, 0, 0, 0, 0, 0, 0],
-         [0, 0, 0, 0, 1, 1, 0, 0],
-         [0, 0, 0, 1, 0, 0, 1, 0],
-         [0, 0, 0, 1, 0, 0, 1, 0],
-         [0, 0, 0, 0, 1, 1, 0, 0]], dtype=np.uint8)  # fmt: skip
+        [
+            [0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0, 0, 0],
+            [0, 0, 0, 0, 1, 1, 0, 0],
+            [0, 0, 0, 1, 0, 0, 1, 0],
+            [0, 0, 0, 1, 0, 0, 1, 0],
+            [0, 0, 0, 0, 1, 1, 0, 0],
+        ],
+        dtype=np.uint8,
+    )
     edge = labelmap_edges(labelmap)
     assert edge.dtype == np.uint8
     np.testing.assert_array_equal(edge, expected)

@@ -33,8 +33,18 @@ def _fail(tmp_path: Path, dataset: str, match: str) -> DataError:
 
 def _cli(tmp_path: Path, dataset: str, capsys: pytest.CaptureFixture[str]) -> str:
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"data": {"dataset": dataset, "root": str(tmp_path / "raw"),
-                                               "prepared_dir": str(tmp_path / "prepared"), "name": "ds"}}))  # fmt: skip
+    params.write_text(
+        yaml.safe_dump(
+            {
+                "data": {
+                    "dataset": dataset,
+                    "root": str(tmp_path / "raw"),
+                    "prepared_dir": str(tmp_path / "prepared"),
+                    "name": "ds",
+                }
+            }
+        )
+    )
     assert main(["prepare", "--params", str(params), "-q"]) == 2
     assert not (tmp_path / "prepared").exists()
     err = capsys.readouterr().err
@@ -77,10 +87,12 @@ def test_missing_split_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     ("remove", "match"),
     [
         (lambda root: (root / "depth" / "0002.npy").unlink(), r"depth/0002.npy: missing depth file of sample '0002'"),
-        (lambda root: (root / "gt_sets" / "val.txt").write_text("0101\n0999\n"),
-         r"images/0999.png: missing image file of sample '0999'"),
+        (
+            lambda root: (root / "gt_sets" / "val.txt").write_text("0101\n0999\n"),
+            r"images/0999.png: missing image file of sample '0999'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_missing_listed_file(tmp_path: Path, remove: Callable[[Path], None], match: str) -> None:
     write_nyud_dataset(tmp_path / "raw", "nyudv2")
     remove(tmp_path / "raw")

@@ -30,9 +30,14 @@ def test_params_files_load_and_spell_out_every_key(repo_root: Path, path: str) -
 def test_overrides_use_dvc_syntax_and_yaml_values(repo_root: Path) -> None:
     p = load_params(
         repo_root / "params.yaml",
-        ["data.limit=7", "loss.contrast.source_mode=fixed", "loss.contrast.fixed_sources={semseg: depth}",
-         "data.eval_size=[64, 96]", "model.tasks=null"],
-    )  # fmt: skip
+        [
+            "data.limit=7",
+            "loss.contrast.source_mode=fixed",
+            "loss.contrast.fixed_sources={semseg: depth}",
+            "data.eval_size=[64, 96]",
+            "model.tasks=null",
+        ],
+    )
     assert p.data.limit == 7
     assert p.loss.contrast.fixed_sources == {"semseg": "depth"}
     assert p.data.eval_size == (64, 96)
@@ -42,13 +47,16 @@ def test_overrides_use_dvc_syntax_and_yaml_values(repo_root: Path) -> None:
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ("data.dataset=foo", "data.dataset = 'foo' is not allowed; allowed values: 'nyudv2', 'nyud_mt' or 'pascal_context'"),
+        (
+            "data.dataset=foo",
+            "data.dataset = 'foo' is not allowed; allowed values: 'nyudv2', 'nyud_mt' or 'pascal_context'",
+        ),
         ("data.fooo=1", "unknown key 'data.fooo'; allowed keys here: dataset, root,"),
         ("loss.contrast.margin=abc", "loss.contrast.margin = 'abc'"),
         ("scenes.train=0", "scenes.train = 0: Input should be greater than or equal to 1"),
         ("nosection.x=1", "unknown key 'nosection'"),
     ],
-)  # fmt: skip
+)
 def test_bad_params_name_the_key(override: str, expected: str) -> None:
     with pytest.raises(ParamsError) as info:
         load_params(None, [override])

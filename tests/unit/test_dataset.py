@@ -37,19 +37,28 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> DataParams:
         depth = rng.uniform(0.5, 9.5, size=(H, W)).astype(np.float32)
         depth[0, :5] = 0.0
         write_nyud_sample(
-            root, "nyudv2", sid,
+            root,
+            "nyudv2",
+            sid,
             image=rng.integers(0, 256, size=(H, W, 3), dtype=np.uint8),
-            semseg=_raw_semseg(k), depth=depth, normals=normals,
+            semseg=_raw_semseg(k),
+            depth=depth,
+            normals=normals,
             edge=(rng.random((H, W)) < 0.1).astype(np.uint8),
-        )  # fmt: skip
+        )
     write_nyud_splits(root, {"train": TRAIN_IDS, "val": VAL_IDS})
     (root / "scenes_manifest.json").write_text(
         json.dumps({"layout": "nyudv2", "counts": {"train": 4, "val": 2}, "image_size": [H, W], "max_side": W})
     )
     params = DataParams(
-        dataset="nyudv2", root=root, name="tiny", prepared_dir=root.parent / f"{root.name}_prepared",
-        compression="none", train_size=(16, 24), eval_size=None,
-    )  # fmt: skip
+        dataset="nyudv2",
+        root=root,
+        name="tiny",
+        prepared_dir=root.parent / f"{root.name}_prepared",
+        compression="none",
+        train_size=(16, 24),
+        eval_size=None,
+    )
     prepare_dataset(params, progress=False)
     return params
 

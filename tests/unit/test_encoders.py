@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import timm
 import torch
 
 import mtcontrast._compat  # noqa: F401  (before timm)
-import timm
 from mtcontrast.config import EncoderParams
 from mtcontrast.models import ModelError, build_encoder
 
@@ -109,7 +109,7 @@ def test_missing_and_unexpected_keys_are_reported_and_kept(tmp_path: Path, caplo
         (dict(name="resnet18", out_indices=[7]), "timm could not build 'resnet18' with features_only=True"),
     ],
     ids=["hub-pretrained", "reserved-kwarg", "hub-name", "unknown", "missing-file", "bad-index"],
-)  # fmt: skip
+)
 def test_bad_requests_fail_at_once_with_the_key(params: dict[str, Any], expected: str) -> None:
     with pytest.raises(ModelError) as info:
         build_encoder(EncoderParams(**params))
@@ -127,5 +127,7 @@ def test_unreadable_or_mismatched_file_names_the_problem(tmp_path: Path) -> None
     with pytest.raises(ModelError, match=r"conv1\.weight \(file \(8, 3, 7, 7\), model \(64, 3, 7, 7\)\)"):
         build_encoder(EncoderParams(name="resnet18", pretrained_file=path))
     prefixed = _save(tmp_path, "prefixed", {f"backbone.{k}": v for k, v in state.items()})
-    with pytest.raises(ModelError, match=r"none of its 122 tensors is a key of 'resnet18' \(file keys like \['backbone"):
+    with pytest.raises(
+        ModelError, match=r"none of its 122 tensors is a key of 'resnet18' \(file keys like \['backbone"
+    ):
         build_encoder(EncoderParams(name="resnet18", pretrained_file=prefixed))

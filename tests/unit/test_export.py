@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from mtcontrast import losses
 from mtcontrast.config import load_params
 from mtcontrast.models import TrainingModel, build_model, count_parameters, export_inference
 from mtcontrast.tasks import dataset_spec
-
-from mtcontrast import losses
 
 SPEC = dataset_spec("nyudv2")
 

@@ -79,9 +79,14 @@ def test_render_errors_name_the_problem() -> None:
 def _history(path: Path, contrast: bool, scale: float) -> Path:
     with path.open("w") as fh:
         for step in range(10, 110, 10):
-            row = {"step": step, "train/loss": scale * 5 / step**0.3, "train/lr": 1e-3,
-                   "train/loss_semseg": scale * 2 / step**0.2, "train/loss_semseg_aux": 2.2 / step**0.2,
-                   "train/loss_depth": 1 / step**0.1}  # fmt: skip
+            row = {
+                "step": step,
+                "train/loss": scale * 5 / step**0.3,
+                "train/lr": 1e-3,
+                "train/loss_semseg": scale * 2 / step**0.2,
+                "train/loss_semseg_aux": 2.2 / step**0.2,
+                "train/loss_depth": 1 / step**0.1,
+            }
             if contrast:
                 row["train/loss_contrast"] = 0.5 / step**0.1
             fh.write(json.dumps(row) + "\n")
@@ -89,8 +94,10 @@ def _history(path: Path, contrast: bool, scale: float) -> Path:
 
 
 def test_learning_curves_one_panel_per_component_and_deterministic(tmp_path: Path) -> None:
-    paths = {"mtl": _history(tmp_path / "a.jsonl", False, 1.0),
-             "mtl_contrast": _history(tmp_path / "b.jsonl", True, 1.2)}  # fmt: skip
+    paths = {
+        "mtl": _history(tmp_path / "a.jsonl", False, 1.0),
+        "mtl_contrast": _history(tmp_path / "b.jsonl", True, 1.2),
+    }
     out = learning_curves(paths, tmp_path / "figs" / "curves.png")
     assert out == tmp_path / "figs" / "curves.png"
     img = _png(out)
@@ -143,16 +150,16 @@ def test_qualitative_panel_rows_columns_and_colours(tmp_path: Path) -> None:
 
 def test_qualitative_panel_single_row_and_bad_inputs(tmp_path: Path) -> None:
     image, gt = _sample(2)
-    out = qualitative_panel(image, {"depth": gt["depth"]}, {"depth": gt["depth"] * 1.1}, tmp_path / "one.png",
-                            "nyudv2")  # fmt: skip
+    out = qualitative_panel(image, {"depth": gt["depth"]}, {"depth": gt["depth"] * 1.1}, tmp_path / "one.png", "nyudv2")
     assert _png(out).shape == (int(round(100 * (2 * 0.6 + 0.35 + 0.25))), 600, 3)
     with pytest.raises(ValueError, match="same tasks"):
         qualitative_panel(image, {"depth": gt["depth"]}, {"semseg": gt["semseg"]}, tmp_path / "x.png", "nyudv2")
     with pytest.raises(ValueError, match="crop the padding"):
         qualitative_panel(image, {"depth": gt["depth"]}, {"depth": np.ones((32, 64))}, tmp_path / "x.png", "nyudv2")
     with pytest.raises(ValueError, match=r"has 1 row\(s\), expected 2"):
-        qualitative_panel([image, image], {"edge": [gt["edge"]]}, {"edge": [gt["edge"]] * 2}, tmp_path / "x.png",
-                          "nyudv2")  # fmt: skip
+        qualitative_panel(
+            [image, image], {"edge": [gt["edge"]]}, {"edge": [gt["edge"]] * 2}, tmp_path / "x.png", "nyudv2"
+        )
     assert not (tmp_path / "x.png").exists()
 
 
@@ -170,13 +177,15 @@ def test_confusion_matrix_png_size_and_absent_class_row(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- ablation chart
 def _summary() -> pd.DataFrame:
-    return pd.DataFrame({
-        "setting": ["lambda=0.3", "lambda=1.0", "off"] * 2,
-        "metric": ["semseg/miou"] * 3 + ["delta_m"] * 3,
-        "mean": [40.1, 41.2, 39.5, 1.2, 2.0, -0.5],
-        "std": [0.3, 0.5, np.nan, 0.4, 0.3, 0.1],
-        "n": [3, 3, 1, 3, 3, 3],
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "setting": ["lambda=0.3", "lambda=1.0", "off"] * 2,
+            "metric": ["semseg/miou"] * 3 + ["delta_m"] * 3,
+            "mean": [40.1, 41.2, 39.5, 1.2, 2.0, -0.5],
+            "std": [0.3, 0.5, np.nan, 0.4, 0.3, 0.1],
+            "n": [3, 3, 1, 3, 3, 3],
+        }
+    )
 
 
 def test_ablation_chart_bars_with_error_bars(tmp_path: Path) -> None:

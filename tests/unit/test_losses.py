@@ -107,8 +107,14 @@ def test_total_is_the_weighted_sum_of_named_components() -> None:
     assert sorted(out.components) == sorted(
         ["loss_semseg", "loss_depth", "loss_depth_aux", "loss_normals", "loss_edge", "loss_contrast"]
     )
-    assert out.weights == {"loss_semseg": 1.0, "loss_depth": 1.0, "loss_depth_aux": 0.5, "loss_normals": 10.0,
-                           "loss_edge": 50.0, "loss_contrast": 0.3}  # fmt: skip
+    assert out.weights == {
+        "loss_semseg": 1.0,
+        "loss_depth": 1.0,
+        "loss_depth_aux": 0.5,
+        "loss_normals": 10.0,
+        "loss_edge": 50.0,
+        "loss_contrast": 0.3,
+    }
     expected = sum(out.weights[k] * v.item() for k, v in out.components.items())
     assert out.total.item() == pytest.approx(expected, rel=1e-6)
     gt = batch["depth"]

@@ -92,8 +92,10 @@ def test_all_ignore_source_gives_zero_and_finite_gradients(kind: str) -> None:
     batch = {"human_parts": torch.full((2, 16, 16), 255, dtype=torch.long)}
     reg = CrossTaskContrast(
         ContrastParams(targets=["semseg"], source_mode="fixed", fixed_sources={"semseg": "human_parts"}, kind=kind),
-        PASCAL, dict.fromkeys(PASCAL, 8), seed=0,
-    )  # fmt: skip
+        PASCAL,
+        dict.fromkeys(PASCAL, 8),
+        seed=0,
+    )
     feat = torch.randn(2, 8, 4, 4, requires_grad=True)
     out = reg({"semseg": feat}, batch, step=7)
     assert out.loss.item() == 0.0 and out.stats["contrast/triplets"] == 0.0
@@ -151,9 +153,15 @@ def test_all_sources_and_lambda_per_target_average_as_specified() -> None:
     out = reg(feats, batch, 0)
     pl = out.pair_losses
     assert sorted(pl) == sorted(
-        ["semseg_from_depth", "semseg_from_normals", "semseg_from_edge", "depth_from_semseg", "depth_from_normals",
-         "depth_from_edge"]
-    )  # fmt: skip
+        [
+            "semseg_from_depth",
+            "semseg_from_normals",
+            "semseg_from_edge",
+            "depth_from_semseg",
+            "depth_from_normals",
+            "depth_from_edge",
+        ]
+    )
     semseg = (pl["semseg_from_depth"] + pl["semseg_from_normals"] + pl["semseg_from_edge"]) / 3
     depth = (pl["depth_from_semseg"] + pl["depth_from_normals"] + pl["depth_from_edge"]) / 3
     assert out.loss.item() == pytest.approx(((semseg + 3.0 * depth) / 2).item(), rel=1e-6)
@@ -195,8 +203,14 @@ def test_optimising_features_under_the_regulariser_separates_sources() -> None:
     torch.manual_seed(0)
     semseg = torch.randint(0, 3, (2, 4, 4)).repeat_interleave(2, 1).repeat_interleave(2, 2)  # 8×8, 2×2 blocks
     batch = {"semseg": semseg, "depth": (semseg.float() + 1).unsqueeze(1) * 1.5}
-    reg = contrast(channels=8, projector="pair", proj_dim=8, targets=["normals"], source_mode="fixed",
-                   fixed_sources={"normals": "depth"})  # fmt: skip
+    reg = contrast(
+        channels=8,
+        projector="pair",
+        proj_dim=8,
+        targets=["normals"],
+        source_mode="fixed",
+        fixed_sources={"normals": "depth"},
+    )
     feat = torch.randn(2, 8, 4, 4, requires_grad=True)
     opt = torch.optim.Adam([feat, *reg.parameters()], lr=0.05)
     losses = []

@@ -121,8 +121,9 @@ def test_discrete_and_binary_rule() -> None:
     pos, neg = crit.relation(y_a, y_q, mask)
     assert pos.tolist() == [[[True, False, False, False]]]
     assert neg.tolist() == [[[False, True, False, True]]]
-    pos, neg = SourceCriterion("edge", ContrastParams()).relation(torch.tensor([[1]]), torch.tensor([[[1, 0]]]),
-                                                                  torch.ones(1, 1, 2, dtype=torch.bool))  # fmt: skip
+    pos, neg = SourceCriterion("edge", ContrastParams()).relation(
+        torch.tensor([[1]]), torch.tensor([[[1, 0]]]), torch.ones(1, 1, 2, dtype=torch.bool)
+    )
     assert pos.tolist() == [[[True, False]]] and neg.tolist() == [[[False, True]]]
 
 

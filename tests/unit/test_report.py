@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -17,8 +15,17 @@ from mtcontrast.scenes import generate_scenes
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("floors")
-    params = load_params(None, [f"scenes.out_dir={root}/raw", "scenes.image_size=[48, 64]", "scenes.train=6",
-                                "scenes.val=3", f"data.root={root}/raw/nyudv2", f"data.prepared_dir={root}/prep"])  # fmt: skip
+    params = load_params(
+        None,
+        [
+            f"scenes.out_dir={root}/raw",
+            "scenes.image_size=[48, 64]",
+            "scenes.train=6",
+            "scenes.val=3",
+            f"data.root={root}/raw/nyudv2",
+            f"data.prepared_dir={root}/prep",
+        ],
+    )
     generate_scenes(params.scenes, progress=False)
     prepare_dataset(params.data, progress=False)
     return params

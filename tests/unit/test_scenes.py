@@ -176,9 +176,15 @@ def test_pascal_covers_voc_classes_and_person_parts(pascal_set: list) -> None:
 
 def _params(out: Path, **kw: object) -> ScenesParams:
     base: dict[str, object] = dict(
-        out_dir=out, layouts=["nyudv2", "nyud_mt", "pascal_context"], image_size=(32, 40), pascal_max_side=48,
-        train=4, val=3, persons=(1, 2), unannotated_person_rate=0.5,
-    )  # fmt: skip
+        out_dir=out,
+        layouts=["nyudv2", "nyud_mt", "pascal_context"],
+        image_size=(32, 40),
+        pascal_max_side=48,
+        train=4,
+        val=3,
+        persons=(1, 2),
+        unannotated_person_rate=0.5,
+    )
     base.update(kw)
     return ScenesParams(**base)  # type: ignore[arg-type]
 
@@ -224,8 +230,13 @@ def test_layout_files_manifest_and_splits(generated: Path) -> None:
         cache = json.loads((root / "ImageSets" / "Parts" / f"{split}.txt").read_text())
         assert list(cache) == sids
         for sid in sids:
-            for pat in ("JPEGImages/{}.jpg", "pascal-context/trainval/{}.mat", "semseg/VOC12/{}.png",
-                        "normals_distill/{}.png", "sal_distill/{}.png"):  # fmt: skip
+            for pat in (
+                "JPEGImages/{}.jpg",
+                "pascal-context/trainval/{}.mat",
+                "semseg/VOC12/{}.png",
+                "normals_distill/{}.png",
+                "sal_distill/{}.png",
+            ):
                 assert (root / pat.format(sid)).is_file()
             image = Image.open(root / "JPEGImages" / f"{sid}.jpg")
             assert max(image.size) == 48
@@ -294,10 +305,22 @@ def test_regeneration_replaces_old_folder_and_failure_keeps_it(tmp_path: Path, m
 
 
 def test_cli_scenes_prints_summary(tmp_path: Path, repo_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = mtc([
-        "scenes", "--params", str(repo_root / "params.yaml"), "-q", "-S", f"scenes.out_dir={tmp_path}",
-        "-S", "scenes.train=2", "-S", "scenes.val=1", "-S", "scenes.image_size=[24, 32]",
-    ])  # fmt: skip
+    code = mtc(
+        [
+            "scenes",
+            "--params",
+            str(repo_root / "params.yaml"),
+            "-q",
+            "-S",
+            f"scenes.out_dir={tmp_path}",
+            "-S",
+            "scenes.train=2",
+            "-S",
+            "scenes.val=1",
+            "-S",
+            "scenes.image_size=[24, 32]",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "scenes: 3 images (nyudv2)" in out and "images/s" in out and "NYU-40 classes" in out

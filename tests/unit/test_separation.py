@@ -135,21 +135,33 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Params:
         normals = rng.normal(size=(H, W, 3)).astype(np.float32)
         normals /= np.linalg.norm(normals, axis=-1, keepdims=True)
         write_nyud_sample(
-            root, "nyudv2", sid,
+            root,
+            "nyudv2",
+            sid,
             image=rng.integers(0, 256, size=(H, W, 3), dtype=np.uint8),
             semseg=((xx // 10 + k) % 5 + 1).astype(np.uint8),
-            depth=(1.0 + 0.2 * yy + 0.01 * k).astype(np.float32), normals=normals,
+            depth=(1.0 + 0.2 * yy + 0.01 * k).astype(np.float32),
+            normals=normals,
             edge=(xx % 10 == 0).astype(np.uint8),
-        )  # fmt: skip
+        )
     write_nyud_splits(root, ids)
     (root / "scenes_manifest.json").write_text(
         json.dumps({"layout": "nyudv2", "counts": {"train": 2, "val": 3}, "image_size": [H, W], "max_side": W})
     )
-    params = load_params(None, [
-        f"data.root={root}", "data.name=tiny", f"data.prepared_dir={root.parent / 'prepared'}",
-        "data.compression=none", f"train.runs_dir={root.parent / 'runs'}", "model.head_channels=16",
-        "model.fuse_channels=32", "loss.contrast.anchors_per_image=32", "loss.contrast.candidates=16",
-    ])  # fmt: skip
+    params = load_params(
+        None,
+        [
+            f"data.root={root}",
+            "data.name=tiny",
+            f"data.prepared_dir={root.parent / 'prepared'}",
+            "data.compression=none",
+            f"train.runs_dir={root.parent / 'runs'}",
+            "model.head_channels=16",
+            "model.fuse_channels=32",
+            "loss.contrast.anchors_per_image=32",
+            "loss.contrast.candidates=16",
+        ],
+    )
     prepare_dataset(params.data, progress=False)
     state = build_training_model(resolve_variant(params, "mtl_contrast"), load_weights=False).state_dict()
     save_checkpoint(run_dir_of(params, "mtl_contrast") / "checkpoint.pt", {"model": state})
@@ -163,8 +175,10 @@ def test_feature_separation_tables_files_and_shared_triplets(trained: Params, tm
     assert list(frame.columns) == COLUMNS
     assert len(frame) == 36  # 12 ordered pairs × (mtl raw, mtl_contrast raw, mtl_contrast projected)
     assert frame.groupby(["variant", "embedding"]).size().to_dict() == {
-        ("mtl", "raw"): 12, ("mtl_contrast", "projected"): 12, ("mtl_contrast", "raw"): 12
-    }  # fmt: skip
+        ("mtl", "raw"): 12,
+        ("mtl_contrast", "projected"): 12,
+        ("mtl_contrast", "raw"): 12,
+    }
     assert (frame["target"] != frame["source"]).all()
     assert frame["auc"].between(0.0, 1.0).all() and frame["d_an_mean"].between(0.0, 2.0).all()
     # The same pixel triplets for every variant and embedding of a (target, source) pair ...

@@ -40,8 +40,9 @@ def uri(template_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> s
 
 
 def _params(tmp_path: Path, *overrides: str) -> Params:
-    return load_params(None, [f"train.runs_dir={tmp_path / 'runs'}", f"data.prepared_dir={tmp_path / 'data'}",
-                              *overrides])  # fmt: skip
+    return load_params(
+        None, [f"train.runs_dir={tmp_path / 'runs'}", f"data.prepared_dir={tmp_path / 'data'}", *overrides]
+    )
 
 
 def test_configure_defaults_to_the_project_sqlite_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,8 +72,9 @@ def test_tracked_run_logs_params_tags_and_batched_metrics(uri: str, tmp_path: Pa
     params = _params(tmp_path, "train.lr=0.002")
     run_dir = tmp_path / "runs" / "mtl_contrast"
     c = tracking.client()
-    with tracking.tracked_run(params, "mtl_contrast", source="test:train", run_dir=run_dir,
-                              extra_tags={"profile": "cpu_tiny", "ticket": 5}) as cb:  # fmt: skip
+    with tracking.tracked_run(
+        params, "mtl_contrast", source="test:train", run_dir=run_dir, extra_tags={"profile": "cpu_tiny", "ticket": 5}
+    ) as cb:
         for step in (10, 20, 30):
             cb.on_log(step, {"train/loss": 3.0 / step, "train/lr": 0.002, "train/contrast/semseg_from_depth": 0.5})
         assert c.get_metric_history(cb.run_id, "train/loss") == []  # buffered: one log_batch at the end
@@ -131,8 +133,9 @@ def test_the_same_recipe_reopens_the_run_and_a_new_recipe_starts_another(uri: st
     with tracking.tracked_run(_params(tmp_path), "mtl", source="dvc:train", run_dir=run_dir) as first:
         first.on_log(10, {"train/loss": 1.0})
     # evaluation with another eval setting: same run, params kept, the change noted
-    with tracking.tracked_run(_params(tmp_path, "eval.batch_size=2"), "mtl", source="dvc:evaluate",
-                              run_dir=run_dir) as again:  # fmt: skip
+    with tracking.tracked_run(
+        _params(tmp_path, "eval.batch_size=2"), "mtl", source="dvc:evaluate", run_dir=run_dir
+    ) as again:
         assert again.run_id == first.run_id
     run = c.get_run(first.run_id)
     assert run.info.status == "FINISHED"
@@ -165,8 +168,14 @@ def test_children_nest_under_a_parent_run(uri: str, tmp_path: Path) -> None:
     params = _params(tmp_path)
     parent = tracking.start_parent_run(params, "ablation-lambda", {"source": "flow:ablation", "grid": "lambda"})
     for name in ("mtl", "mtl_contrast"):
-        with tracking.tracked_run(params, name, source="flow:ablation", run_dir=tmp_path / "runs" / name,
-                                  parent_run_id=parent, run_name=f"lambda/{name}"):  # fmt: skip
+        with tracking.tracked_run(
+            params,
+            name,
+            source="flow:ablation",
+            run_dir=tmp_path / "runs" / name,
+            parent_run_id=parent,
+            run_name=f"lambda/{name}",
+        ):
             pass
     tracking.end_parent_run(parent, "FINISHED")
     c = tracking.client()
@@ -220,9 +229,11 @@ def test_log_report_adds_delta_m_and_the_report_to_each_run(uri: str, tmp_path: 
     reports.mkdir()
     (reports / "results.md").write_text("# results\n")
     (reports / "metrics.json").write_text("{}")
-    results = {"variants": {"semseg": {}, "mtl": {}, "mtl_contrast": {}, "depth": {}},
-               "delta_m": {"mtl": -1.25, "mtl_contrast": 0.5},
-               "contrast_minus_host": {"mtl_contrast-mtl": {"per_task": {}, "delta_m_vs_host": 1.75}}}  # fmt: skip
+    results = {
+        "variants": {"semseg": {}, "mtl": {}, "mtl_contrast": {}, "depth": {}},
+        "delta_m": {"mtl": -1.25, "mtl_contrast": 0.5},
+        "contrast_minus_host": {"mtl_contrast-mtl": {"per_task": {}, "delta_m_vs_host": 1.75}},
+    }
     logged = tracking.log_report(params, results, reports)
     assert logged == {k: ids[k] for k in ("semseg", "mtl", "mtl_contrast")}  # depth: never tracked, skipped
     c = tracking.client()
@@ -230,8 +241,10 @@ def test_log_report_adds_delta_m_and_the_report_to_each_run(uri: str, tmp_path: 
     assert c.get_run(ids["mtl_contrast"]).data.metrics == {"val/delta_m": 0.5, "val/delta_m_vs_host": 1.75}
     assert c.get_run(ids["semseg"]).data.metrics == {}
     assert c.get_metric_history(ids["mtl"], "val/delta_m")[0].step == params.train.iterations
-    assert sorted(a.path for a in c.list_artifacts(ids["semseg"], "report")) == ["report/metrics.json",
-                                                                                 "report/results.md"]  # fmt: skip
+    assert sorted(a.path for a in c.list_artifacts(ids["semseg"], "report")) == [
+        "report/metrics.json",
+        "report/results.md",
+    ]
 
 
 def test_log_evaluation_logs_val_metrics_and_files(uri: str, tmp_path: Path) -> None:
@@ -249,8 +262,13 @@ def test_log_evaluation_logs_val_metrics_and_files(uri: str, tmp_path: Path) -> 
     with tracking.tracked_run(params, "mtl", source="dvc:evaluate", run_dir=run_dir) as cb:
         assert tracking.log_evaluation(params, "mtl", result, run_dir) == cb.run_id
     run = tracking.client().get_run(cb.run_id)
-    assert run.data.metrics == {"val/semseg/miou": 41.5, "val/semseg/pixel_acc": 70.0, "val/depth/rmse": 0.6,
-                                "val/images": 3.0, "val/seconds": 1.5}  # fmt: skip
+    assert run.data.metrics == {
+        "val/semseg/miou": 41.5,
+        "val/semseg/pixel_acc": 70.0,
+        "val/depth/rmse": 0.6,
+        "val/images": 3.0,
+        "val/seconds": 1.5,
+    }
     names = sorted(a.path for a in tracking.client().list_artifacts(cb.run_id, "eval"))
     assert names == ["eval/metrics.json", "eval/per_image.parquet"]
     # no checkpoint here, so the figures cannot be drawn: a tagged warning, not a failed run
@@ -281,8 +299,12 @@ def test_logged_inference_model_loads_and_reproduces_predictions(uri: str, tmp_p
     assert model.artifact_location.startswith((tmp_path / "mlruns" / "artifacts").as_uri())
     sig = info.signature
     assert [(s.shape, s.name) for s in sig.inputs.inputs] == [((-1, 3, -1, -1), None)]
-    assert {s.name: s.shape for s in sig.outputs.inputs} == {"semseg": (-1, 40, -1, -1), "depth": (-1, 1, -1, -1),
-                                                              "normals": (-1, 3, -1, -1), "edge": (-1, 1, -1, -1)}
+    assert {s.name: s.shape for s in sig.outputs.inputs} == {
+        "semseg": (-1, 40, -1, -1),
+        "depth": (-1, 1, -1, -1),
+        "normals": (-1, 3, -1, -1),
+        "edge": (-1, 1, -1, -1),
+    }
 
     loaded = mlflow.pytorch.load_model(info.model_uri)
     assert not loaded.training and loaded.tasks == host.tasks

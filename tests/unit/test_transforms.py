@@ -75,12 +75,8 @@ def test_rescale_up_divides_depth_and_keeps_holes() -> None:
     s["depth"] = np.array([[1.0, 2.0], [0.0, 4.0]], np.float32)
     s["semseg"] = np.array([[3, 7], [255, 9]], np.uint8)
     out = rescale(s, 2.0)
-    np.testing.assert_array_equal(
-        out["depth"], [[0.5, 0.5, 1, 1], [0.5, 0.5, 1, 1], [0, 0, 2, 2], [0, 0, 2, 2]]
-    )
-    np.testing.assert_array_equal(
-        out["semseg"], [[3, 3, 7, 7], [3, 3, 7, 7], [255, 255, 9, 9], [255, 255, 9, 9]]
-    )
+    np.testing.assert_array_equal(out["depth"], [[0.5, 0.5, 1, 1], [0.5, 0.5, 1, 1], [0, 0, 2, 2], [0, 0, 2, 2]])
+    np.testing.assert_array_equal(out["semseg"], [[3, 3, 7, 7], [3, 3, 7, 7], [255, 255, 9, 9], [255, 255, 9, 9]])
     assert out["image"].shape == (4, 4, 3) and out["image"].dtype == np.uint8
     assert out["depth"].dtype == np.float32 and out["normals"].dtype == np.float32
 

@@ -26,10 +26,26 @@ from mtcontrast.config.train import TrainParams
 from mtcontrast.config.variants import VariantParams
 
 __all__ = [
-    "AblationParams", "AugmentParams", "ContrastParams", "DataParams", "EncoderParams", "EvalParams", "LossParams", "ModelParams",
-    "Params", "ParamsError", "ScenesParams", "Section", "TrainParams", "VariantParams", "flatten", "load_params",
-    "apply_overrides", "parse_overrides", "resolve_variant",
-]  # fmt: skip
+    "AblationParams",
+    "AugmentParams",
+    "ContrastParams",
+    "DataParams",
+    "EncoderParams",
+    "EvalParams",
+    "LossParams",
+    "ModelParams",
+    "Params",
+    "ParamsError",
+    "ScenesParams",
+    "Section",
+    "TrainParams",
+    "VariantParams",
+    "flatten",
+    "load_params",
+    "apply_overrides",
+    "parse_overrides",
+    "resolve_variant",
+]
 
 DEFAULT_PARAMS_FILE = Path("params.yaml")
 

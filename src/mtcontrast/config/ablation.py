@@ -21,9 +21,12 @@ class AblationParams(Section):
     name: str = "default"  # sub-folder of runs_dir / out_dir and the MLflow parent run name
     variant: str = "mtl_contrast"  # every child trains this variant's tasks and host
     grid: dict[str, list[Any]] = Field(
-        default_factory=lambda: {"loss.contrast.enabled": [False, True], "loss.contrast.weight": [0.3, 1.0],
-                                 "seed": [0, 1]}
-    )  # fmt: skip
+        default_factory=lambda: {
+            "loss.contrast.enabled": [False, True],
+            "loss.contrast.weight": [0.3, 1.0],
+            "seed": [0, 1],
+        }
+    )
     max_parallel: int = Field(1, ge=1)  # children training at once (each gets cores / max_parallel torch threads)
     runs_dir: Path = Path("runs/ablation")  # children: <runs_dir>/<name>/<child>/, apart from the DVC runs
     out_dir: Path = Path("reports/ablation")  # summary: <out_dir>/<name>/summary.{parquet,md,png}

@@ -59,9 +59,14 @@ class ContrastParams(Section):
 class LossParams(Section):
     weights: dict[str, float] = Field(
         default_factory=lambda: {
-            "semseg": 1.0, "depth": 1.0, "normals": 10.0, "edge": 50.0, "human_parts": 2.0, "sal": 5.0
+            "semseg": 1.0,
+            "depth": 1.0,
+            "normals": 10.0,
+            "edge": 50.0,
+            "human_parts": 2.0,
+            "sal": 5.0,
         }
-    )  # fmt: skip
+    )
     edge_pos_weight: float | None = Field(None, gt=0.0, lt=1.0)  # None: the dataset's protocol value
     deep_supervision_weight: float = Field(1.0, ge=0.0)  # on intermediate ("aux") predictions
     contrast: ContrastParams = Field(default_factory=ContrastParams)

@@ -87,7 +87,7 @@ def _fingerprint(
 ) -> str:
     """Hash of everything the output depends on: schema, adapter, subset, compression, manifest, files."""
     head = {"schema": SCHEMA_VERSION, "dataset": adapter.name, "limit": params.limit, "compression": params.compression,
-            "expected": expected.as_dict(), "splits": {s: p.digest for s, p in plans.items()}}  # fmt: skip
+            "expected": expected.as_dict(), "splits": {s: p.digest for s, p in plans.items()}}
     return hashlib.sha256(json.dumps(head, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -107,7 +107,7 @@ def _make_out_dir(out_dir: Path) -> list[Path]:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise DataError(out_dir, f"cannot create output folder ({err.strerror}); expected a writable directory "
-                        "(data.prepared_dir / data.name)") from None  # fmt: skip
+                        "(data.prepared_dir / data.name)") from None
     if not os.access(out_dir, os.W_OK | os.X_OK):
         raise DataError(out_dir, "output folder is not writable; expected a writable directory (data.prepared_dir)")
     return created
@@ -132,7 +132,7 @@ def _write_split(
     writer = PreparedWriter(
         path, count=len(plan.ids), max_size=plan.max_size, tasks=adapter.spec.tasks,
         compression=params.compression, attrs={**attrs, "split": split}, normals_encoding=adapter.normals_encoding,
-    )  # fmt: skip
+    )
     try:
         for i, sid in enumerate(tqdm(plan.ids, desc=f"prepare {split}", unit="img", disable=not progress)):
             decoded = adapter.decode(split, sid)
@@ -172,7 +172,7 @@ def prepare_dataset(params: DataParams, *, progress: bool = True, force: bool = 
         result = PrepareSummary(
             params.name, adapter.name, adapter.variant, out_dir, paths, {s: len(p) for s, p in existing.items()},
             {s: p.info.check_summary for s, p in existing.items()}, fingerprint, time.perf_counter() - start, True,
-        )  # fmt: skip
+        )
         print(result.format())
         return result
 
@@ -184,7 +184,7 @@ def prepare_dataset(params: DataParams, *, progress: bool = True, force: bool = 
         "ignore": json.dumps({t: IGNORE_VALUES[t] for t in adapter.spec.tasks}),
         "expectations": json.dumps(expected.as_dict()), "limit": params.limit or 0,
         "created_by": f"mtcontrast {__version__}",
-    }  # fmt: skip
+    }
     temps = {split: out_dir / f".{split}.h5.tmp-{os.getpid()}" for split in SPLITS}
     checks: dict[str, dict[str, Any]] = {}
     try:
@@ -210,6 +210,6 @@ def prepare_dataset(params: DataParams, *, progress: bool = True, force: bool = 
     result = PrepareSummary(
         params.name, adapter.name, adapter.variant, out_dir, paths, {s: len(p.ids) for s, p in plans.items()},
         checks, fingerprint, time.perf_counter() - start, False, notes,
-    )  # fmt: skip
+    )
     print(result.format())
     return result

@@ -65,7 +65,7 @@ STORAGE: dict[str, TaskStorage] = {
 }
 IGNORE_VALUES: dict[str, Any] = {
     "semseg": 255, "human_parts": 255, "depth": 0.0, "normals": "zero vector", "edge": None, "sal": None,
-}  # fmt: skip
+}
 
 
 class PreparedWriter:

@@ -148,9 +148,13 @@ def evaluate_variant(params: Params, variant: str, *, progress: bool = True) -> 
     states = all_gather_objects({t: m.state() for t, m in meters.items()}, env)
     merged = {t: type(meters[t]).from_states([s[t] for s in states], **meters[t].config()) for t in tasks}
     metrics = {t: m.compute() for t, m in merged.items()}
-    protocols = {"sal_protocol": p.eval.sal_protocol, "edge": "nms" if p.eval.edge_nms else "plain",
-                 "edge_thresholds": int(meters["edge"].thresholds.size) if "edge" in meters else None,
-                 "edge_max_dist": spec.edge_max_dist, "resolution": "native (centre-pad, padding cropped)"}  # fmt: skip
+    protocols = {
+        "sal_protocol": p.eval.sal_protocol,
+        "edge": "nms" if p.eval.edge_nms else "plain",
+        "edge_thresholds": int(meters["edge"].thresholds.size) if "edge" in meters else None,
+        "edge_max_dist": spec.edge_max_dist,
+        "resolution": "native (centre-pad, padding cropped)",
+    }
     out_dir = run_dir_of(p, variant) / "eval"
     result = EvalResult(variant, metrics, n, time.perf_counter() - t0, out_dir, protocols)
     if env.is_main:
@@ -169,8 +173,13 @@ def _crop_hwc(array: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
 def write_eval_outputs(result: EvalResult, meters: dict[str, Meter]) -> None:
     """``metrics.json`` (split-level, with protocols) and ``per_image.parquet`` (scalar per-image metrics)."""
     result.out_dir.mkdir(parents=True, exist_ok=True)
-    payload = {"variant": result.variant, "images": result.images, "seconds": round(result.seconds, 2),
-               "protocols": result.protocols, "tasks": result.metrics}  # fmt: skip
+    payload = {
+        "variant": result.variant,
+        "images": result.images,
+        "seconds": round(result.seconds, 2),
+        "protocols": result.protocols,
+        "tasks": result.metrics,
+    }
     tmp = result.out_dir / ".metrics.json.tmp"
     tmp.write_text(json.dumps(payload, indent=2))
     tmp.replace(result.out_dir / "metrics.json")

@@ -174,9 +174,11 @@ def train_variant(
     )
     sampler = IterationSampler(len(dataset), p.train.batch_size, seed=p.seed, rank=env.rank, world_size=env.world_size)
     loader = DataLoader(
-        _EpochIndexed(dataset), batch_sampler=_batches(sampler, start), num_workers=p.data.num_workers,
+        _EpochIndexed(dataset),
+        batch_sampler=_batches(sampler, start),
+        num_workers=p.data.num_workers,
         pin_memory=env.device.type == "cuda",
-    )  # fmt: skip
+    )
     ddp_model = DistributedDataParallel(model) if env.enabled else model
 
     if env.is_main:
@@ -194,20 +196,36 @@ def train_variant(
             torch.distributed.all_gather_object(gathered, rngs[0])
             rngs = gathered
         if env.is_main:
-            save_checkpoint(ckpt_path, {
-                "params": p.model_dump(mode="json"), "params_digest": digest, "variant": variant,
-                "git_commit": git_commit(), "step": step, "skipped_steps": skipped,
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": rngs,
-                "tasks": list(host.tasks), "dataset": p.data.dataset,
-            })  # fmt: skip
+            save_checkpoint(
+                ckpt_path,
+                {
+                    "params": p.model_dump(mode="json"),
+                    "params_digest": digest,
+                    "variant": variant,
+                    "git_commit": git_commit(),
+                    "step": step,
+                    "skipped_steps": skipped,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "rng": rngs,
+                    "tasks": list(host.tasks),
+                    "dataset": p.data.dataset,
+                },
+            )
         barrier(env)
 
     model.train()
     t0 = time.perf_counter()
     consecutive, last_log = 0, {}
-    bar = tqdm(total=p.train.iterations, initial=start, desc=f"train {variant}", disable=not (progress and env.is_main),
-               dynamic_ncols=True)  # fmt: skip
+    bar = tqdm(
+        total=p.train.iterations,
+        initial=start,
+        desc=f"train {variant}",
+        disable=not (progress and env.is_main),
+        dynamic_ncols=True,
+    )
     batches = iter(loader)
     for step in range(start, p.train.iterations):
         batch = _to_device(next(batches), env.device)
@@ -255,11 +273,23 @@ def train_variant(
     checkpoint(p.train.iterations)
     result = TrainResult(variant, run_dir, p.train.iterations, time.perf_counter() - t0, skipped, start, last_log)
     if env.is_main:
-        (run_dir / "train_summary.json").write_text(json.dumps({
-            "variant": variant, "steps": result.steps, "resumed_from": start, "seconds": round(result.seconds, 2),
-            "skipped_steps": skipped, "final": last_log, "tasks": list(host.tasks), "host": p.model.host,
-            "encoder": p.model.encoder.name, "contrast": p.loss.contrast.enabled,
-        }, indent=2))  # fmt: skip
+        (run_dir / "train_summary.json").write_text(
+            json.dumps(
+                {
+                    "variant": variant,
+                    "steps": result.steps,
+                    "resumed_from": start,
+                    "seconds": round(result.seconds, 2),
+                    "skipped_steps": skipped,
+                    "final": last_log,
+                    "tasks": list(host.tasks),
+                    "host": p.model.host,
+                    "encoder": p.model.encoder.name,
+                    "contrast": p.loss.contrast.enabled,
+                },
+                indent=2,
+            )
+        )
         for cb in callbacks:
             cb.on_end(result)
         if progress:

@@ -11,7 +11,20 @@ from mtcontrast.metrics.score import build_meter, evaluate_samples, read_predict
 from mtcontrast.metrics.segmentation import ConfusionMeter
 
 __all__ = [
-    "DELTA_M_METRICS", "SAL_PROTOCOLS", "ConfusionMeter", "DepthMeter", "EdgeMeter", "Meter", "NormalsMeter",
-    "SaliencyMeter", "build_meter", "delta_m", "evaluate_samples", "export_edge_png", "read_edge_png",
-    "read_prediction", "score", "score_folder",
-]  # fmt: skip
+    "DELTA_M_METRICS",
+    "SAL_PROTOCOLS",
+    "ConfusionMeter",
+    "DepthMeter",
+    "EdgeMeter",
+    "Meter",
+    "NormalsMeter",
+    "SaliencyMeter",
+    "build_meter",
+    "delta_m",
+    "evaluate_samples",
+    "export_edge_png",
+    "read_edge_png",
+    "read_prediction",
+    "score",
+    "score_folder",
+]

@@ -94,9 +94,7 @@ class Meter(ABC):
         """Add another meter's :meth:`state` (same configuration) into this one."""
         expected = set(self._sums) | {IMAGE_PREFIX + key for key in self._fields}
         if set(other) != expected:
-            raise ValueError(
-                f"{type(self).__name__}.merge: state keys {sorted(other)} do not match {sorted(expected)}"
-            )
+            raise ValueError(f"{type(self).__name__}.merge: state keys {sorted(other)} do not match {sorted(expected)}")
         for key, total in self._sums.items():
             inc = np.asarray(other[key])
             if inc.shape != total.shape:

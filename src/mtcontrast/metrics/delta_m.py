@@ -22,10 +22,23 @@ DELTA_M_METRICS: dict[str, tuple[str, bool]] = {
 
 # direction of every metric a task may be scored with (for ``metrics=`` overrides)
 LOWER_IS_BETTER: dict[str, bool] = {
-    "miou": False, "pixel_acc": False, "maxf": False, "odsf": False, "oisf": False, "ap": False, "delta1": False,
-    "within_11_25": False, "within_22_5": False, "within_30": False,
-    "rmse": True, "log_rmse": True, "abs_rel": True, "sq_rel": True, "mean": True, "median": True,
-}  # fmt: skip
+    "miou": False,
+    "pixel_acc": False,
+    "maxf": False,
+    "odsf": False,
+    "oisf": False,
+    "ap": False,
+    "delta1": False,
+    "within_11_25": False,
+    "within_22_5": False,
+    "within_30": False,
+    "rmse": True,
+    "log_rmse": True,
+    "abs_rel": True,
+    "sq_rel": True,
+    "mean": True,
+    "median": True,
+}
 
 
 def delta_m(

@@ -31,10 +31,29 @@ SAL_PROTOCOLS: tuple[str, ...] = ("atrc", "invpt", "mtinet")
 # float32 values of torch.arange(0.05, 1, 0.05) as the reference meters use them (bit-exact; the 12th is just
 # below 0.6, which no plain numpy expression reproduces). A test compares them with torch.
 POOLED_THRESHOLDS = np.array(
-    [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.5999999642372131, 0.65, 0.7, 0.75, 0.8, 0.85,
-     0.9, 0.95],
+    [
+        0.05,
+        0.1,
+        0.15,
+        0.2,
+        0.25,
+        0.3,
+        0.35,
+        0.4,
+        0.45,
+        0.5,
+        0.55,
+        0.5999999642372131,
+        0.65,
+        0.7,
+        0.75,
+        0.8,
+        0.85,
+        0.9,
+        0.95,
+    ],
     dtype=np.float32,
-)  # fmt: skip
+)
 MTINET_THRESHOLDS = np.linspace(0.2, 0.9, 15)
 BETA_SQUARED: dict[str, float] = {"atrc": 0.3, "invpt": 0.3, "mtinet": 1.0}
 

@@ -6,6 +6,16 @@ from mtcontrast.models.export import TrainingModel, count_parameters, export_inf
 from mtcontrast.models.hosts import HOSTS, Endpoints, HostRegistry, MultiTaskHost
 
 __all__ = [
-    "HOSTS", "Encoder", "Endpoints", "HostRegistry", "ModelError", "MultiTaskHost", "TrainingModel", "build_encoder",
-    "build_model", "count_parameters", "export_inference", "select_tasks",
-]  # fmt: skip
+    "HOSTS",
+    "Encoder",
+    "Endpoints",
+    "HostRegistry",
+    "ModelError",
+    "MultiTaskHost",
+    "TrainingModel",
+    "build_encoder",
+    "build_model",
+    "count_parameters",
+    "export_inference",
+    "select_tasks",
+]

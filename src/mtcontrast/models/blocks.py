@@ -9,9 +9,15 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
-    "ConvBlocks", "FeaturePropagation", "MultiModalDistillation", "ScaleFusion", "SpatialAttention",
-    "SqueezeExcite", "conv_bn_relu", "resize_to",
-]  # fmt: skip
+    "ConvBlocks",
+    "FeaturePropagation",
+    "MultiModalDistillation",
+    "ScaleFusion",
+    "SpatialAttention",
+    "SqueezeExcite",
+    "conv_bn_relu",
+    "resize_to",
+]
 
 
 def resize_to(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:

@@ -12,6 +12,15 @@ from mtcontrast.regularizer.projectors import ProjectionHead, ProjectorBank
 from mtcontrast.regularizer.sources import SourceSelector, step_seed
 
 __all__ = [
-    "ContrastOutput", "CrossTaskContrast", "GridLabels", "ProjectionHead", "ProjectorBank", "SourceCriterion",
-    "SourceSelector", "bilinear_read", "labels_full_res", "labels_on_grid", "step_seed",
-]  # fmt: skip
+    "ContrastOutput",
+    "CrossTaskContrast",
+    "GridLabels",
+    "ProjectionHead",
+    "ProjectorBank",
+    "SourceCriterion",
+    "SourceSelector",
+    "bilinear_read",
+    "labels_full_res",
+    "labels_on_grid",
+    "step_seed",
+]

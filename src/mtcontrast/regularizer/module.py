@@ -182,7 +182,11 @@ class CrossTaskContrast(nn.Module):
             pos_idx, neg_idx, neg_ok = pos_d.idx[..., 0], neg_d.idx, neg_d.ok
             ok = a_ok & pos_d.ok[..., 0] & neg_d.ok[..., 0]
             z_a, z_p, z_n = self._embed(
-                feat, target, source, labels, [anchors + offset, pos_idx + offset, neg_idx + offset.unsqueeze(-1)],
+                feat,
+                target,
+                source,
+                labels,
+                [anchors + offset, pos_idx + offset, neg_idx + offset.unsqueeze(-1)],
                 cache,
             )
         else:
@@ -194,7 +198,11 @@ class CrossTaskContrast(nn.Module):
                 pos_idx = cand.idx.gather(-1, pick_p.idx)[..., 0]
                 neg_idx = cand.idx.gather(-1, pick_n.idx)
                 z_a, z_p, z_n = self._embed(
-                    feat, target, source, labels, [anchors + offset, pos_idx + offset, neg_idx + offset.unsqueeze(-1)],
+                    feat,
+                    target,
+                    source,
+                    labels,
+                    [anchors + offset, pos_idx + offset, neg_idx + offset.unsqueeze(-1)],
                     cache,
                 )
             else:
@@ -212,8 +220,9 @@ class CrossTaskContrast(nn.Module):
             ok = a_ok & pick_p.ok[..., 0] & pick_n.ok[..., 0]
 
         if p.kind == "infonce":
-            terms = objectives.info_nce(z_a.flatten(0, 1), z_p.flatten(0, 1), z_n.flatten(0, 1), neg_ok.flatten(0, 1),
-                                        p.temperature)  # fmt: skip
+            terms = objectives.info_nce(
+                z_a.flatten(0, 1), z_p.flatten(0, 1), z_n.flatten(0, 1), neg_ok.flatten(0, 1), p.temperature
+            )
             return self._reduce(terms, ok.flatten(), None)
         terms = objectives.triplet(z_a, z_p, z_n[:, :, 0], p.margin, p.distance)
         return self._reduce(terms, ok, terms.loss.detach() > 0)

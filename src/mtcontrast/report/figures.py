@@ -35,9 +35,19 @@ from matplotlib.ticker import MaxNLocator
 from mtcontrast.tasks import ALL_TASKS, IGNORE_INDEX, DatasetSpec, dataset_spec
 
 __all__ = [
-    "DPI", "TASK_COLORS", "ablation_chart", "class_palette", "confusion_matrix_png", "depth_range", "learning_curves",
-    "qualitative_panel", "read_history", "render_map", "save_figure", "task_color",
-]  # fmt: skip
+    "DPI",
+    "TASK_COLORS",
+    "ablation_chart",
+    "class_palette",
+    "confusion_matrix_png",
+    "depth_range",
+    "learning_curves",
+    "qualitative_panel",
+    "read_history",
+    "render_map",
+    "save_figure",
+    "task_color",
+]
 
 DPI = 100
 TASK_COLORS: dict[str, str] = {
@@ -371,8 +381,15 @@ def confusion_matrix_png(
     ax.set_ylabel("ground-truth class")
     if k <= 25:
         for i, j in zip(*np.nonzero(np.isfinite(frac) & (frac >= 0.005))):
-            ax.text(j, i, f"{100 * frac[i, j]:.0f}", ha="center", va="center", fontsize=6,
-                    color="white" if frac[i, j] > 0.5 else "black")  # fmt: skip
+            ax.text(
+                j,
+                i,
+                f"{100 * frac[i, j]:.0f}",
+                ha="center",
+                va="center",
+                fontsize=6,
+                color="white" if frac[i, j] > 0.5 else "black",
+            )
     acc = np.trace(conf) / conf.sum() if conf.sum() else float("nan")
     ax.set_title((title + "\n" if title else "") + f"confusion, row-normalised (%); pixel acc. {100 * acc:.1f}%")
     return save_figure(fig, out_png)
@@ -415,8 +432,15 @@ def ablation_chart(summary: pd.DataFrame, out_png: str | Path, title: str = "Abl
                 continue
             label = f"{m:.4g}" + (f"±{rs:.2g}" if np.isfinite(rs) else "") + (f"\n(n={int(n)})" if pd.notna(n) else "")
             up = m >= 0
-            ax.annotate(label, (xi, m + (s if up else -s)), xytext=(0, 3 if up else -3), textcoords="offset points",
-                        ha="center", va="bottom" if up else "top", fontsize=7)  # fmt: skip
+            ax.annotate(
+                label,
+                (xi, m + (s if up else -s)),
+                xytext=(0, 3 if up else -3),
+                textcoords="offset points",
+                ha="center",
+                va="bottom" if up else "top",
+                fontsize=7,
+            )
         ax.axhline(0.0, color="black", lw=0.8)
         slanted = max(map(len, settings)) > 6
         ax.set_xticks(x, labels=settings, rotation=30 if slanted else 0, ha="right" if slanted else "center")

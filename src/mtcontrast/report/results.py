@@ -54,8 +54,14 @@ def build_results(
     """Everything the report shows, as one JSON-able dict."""
     spec = dataset_spec(params.data.dataset)
     baselines = single_task_baselines(params, evals)
-    results: dict[str, Any] = {"dataset": spec.name, "data": params.data.name, "variants": {}, "delta_m": {},
-                               "contrast_minus_host": {}, "floors": floors or {}}  # fmt: skip
+    results: dict[str, Any] = {
+        "dataset": spec.name,
+        "data": params.data.name,
+        "variants": {},
+        "delta_m": {},
+        "contrast_minus_host": {},
+        "floors": floors or {},
+    }
     for name, ev in evals.items():
         results["variants"][name] = ev["tasks"]
         tasks = list(ev["tasks"])
@@ -64,7 +70,8 @@ def build_results(
             if missing:
                 raise ValueError(
                     f"Δm of {name!r} needs single-task baselines for {missing}: add variants "
-                    + ", ".join(f"{t}: {{tasks: [{t}]}}" for t in missing) + " to params.yaml and run them"
+                    + ", ".join(f"{t}: {{tasks: [{t}]}}" for t in missing)
+                    + " to params.yaml and run them"
                 )
             results["delta_m"][name] = round(delta_m(ev["tasks"], baselines), 4)
     for with_c, without in _contrast_pairs(params):
@@ -73,7 +80,8 @@ def build_results(
             for task, (metric, _) in ((t, DELTA_M_METRICS[t]) for t in evals[with_c]["tasks"]):
                 diff[task] = {metric: evals[with_c]["tasks"][task][metric] - evals[without]["tasks"][task][metric]}
             results["contrast_minus_host"][f"{with_c}-{without}"] = {
-                "per_task": diff, "delta_m_vs_host": round(delta_m(evals[with_c]["tasks"], evals[without]["tasks"]), 4)
+                "per_task": diff,
+                "delta_m_vs_host": round(delta_m(evals[with_c]["tasks"], evals[without]["tasks"]), 4),
             }
     if floors:
         results["above_floor"] = {
@@ -98,7 +106,11 @@ def render_markdown(params: Params, results: dict[str, Any]) -> str:
         f"Encoder `{params.model.encoder.name}`, host `{params.model.host}`, {params.train.iterations} iterations × "
         f"batch {params.train.batch_size}, seed {params.seed}. Val split at native resolution; saliency protocol "
         f"`{params.eval.sal_protocol}`, edge `{'nms' if params.eval.edge_nms else 'plain'}`"
-        + (f" (every {params.eval.edge_threshold_step}th protocol threshold)" if params.eval.edge_threshold_step > 1 else "")
+        + (
+            f" (every {params.eval.edge_threshold_step}th protocol threshold)"
+            if params.eval.edge_threshold_step > 1
+            else ""
+        )
         + ". Δm against the "
         "single-task baselines (%, higher is better).",
         "",
@@ -119,15 +131,26 @@ def render_markdown(params: Params, results: dict[str, Any]) -> str:
         dm = results["delta_m"].get(name)
         lines.append(row(name, metrics, f"{dm:+.2f}" if dm is not None else "baseline"))
     if results["contrast_minus_host"]:
-        lines += ["", "## Regulariser effect (with − without, same host)", "",
-                  "| comparison | " + " | ".join(head) + " | Δm vs host |", "|---|" + "---|" * (len(tasks) + 1)]  # fmt: skip
+        lines += [
+            "",
+            "## Regulariser effect (with − without, same host)",
+            "",
+            "| comparison | " + " | ".join(head) + " | Δm vs host |",
+            "|---|" + "---|" * (len(tasks) + 1),
+        ]
         for key, diff in results["contrast_minus_host"].items():
-            cells = [f"{diff['per_task'][t][DELTA_M_METRICS[t][0]]:+.4g}" if t in diff["per_task"] else "–" for t in tasks]
+            cells = [
+                f"{diff['per_task'][t][DELTA_M_METRICS[t][0]]:+.4g}" if t in diff["per_task"] else "–" for t in tasks
+            ]
             lines.append(f"| {key} | " + " | ".join(cells) + f" | {diff['delta_m_vs_host']:+.2f} |")
     if "above_floor" in results:
         bad = [f"{v}/{t}" for v, ts in results["above_floor"].items() for t, ok in ts.items() if not ok]
-        lines += ["", "All variants beat the trivial floors on every task." if not bad
-                  else f"**Not above the floor:** {', '.join(bad)}"]  # fmt: skip
+        lines += [
+            "",
+            "All variants beat the trivial floors on every task."
+            if not bad
+            else f"**Not above the floor:** {', '.join(bad)}",
+        ]
     lines += ["", "## All metrics", ""]
     for name, metrics in results["variants"].items():
         for t, ms in metrics.items():

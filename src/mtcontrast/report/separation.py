@@ -38,10 +38,21 @@ from mtcontrast.report.figures import DPI, NEUTRAL_COLOR, TASK_COLORS, save_figu
 from mtcontrast.tasks import ALL_TASKS
 
 __all__ = [
-    "COLUMNS", "PairDistances", "Triplets", "feature_separation", "image_indices", "multitask_variants",
-    "sample_triplets", "separation_auc", "separation_heatmap", "separation_histograms", "summarize_distances",
-    "triplet_accuracy", "triplet_distances", "variant_distances",
-]  # fmt: skip
+    "COLUMNS",
+    "PairDistances",
+    "Triplets",
+    "feature_separation",
+    "image_indices",
+    "multitask_variants",
+    "sample_triplets",
+    "separation_auc",
+    "separation_heatmap",
+    "separation_histograms",
+    "summarize_distances",
+    "triplet_accuracy",
+    "triplet_distances",
+    "variant_distances",
+]
 
 EMBEDDINGS = ("raw", "projected")
 DEFAULT_IMAGES = 8
@@ -255,13 +266,19 @@ def variant_distances(
 def summarize_distances(distances: Sequence[PairDistances]) -> pd.DataFrame:
     """One tidy row per (variant, embedding, target, source): triplet count, mean distances, AUC, triplet acc."""
     rows = [
-        {"variant": d.variant, "embedding": d.embedding, "target": d.target, "source": d.source,
-         "triplets": int(d.d_ap.size),
-         "d_ap_mean": float(d.d_ap.mean()) if d.d_ap.size else float("nan"),
-         "d_an_mean": float(d.d_an.mean()) if d.d_an.size else float("nan"),
-         "auc": separation_auc(d.d_ap, d.d_an), "triplet_acc": triplet_accuracy(d.d_ap, d.d_an)}
+        {
+            "variant": d.variant,
+            "embedding": d.embedding,
+            "target": d.target,
+            "source": d.source,
+            "triplets": int(d.d_ap.size),
+            "d_ap_mean": float(d.d_ap.mean()) if d.d_ap.size else float("nan"),
+            "d_an_mean": float(d.d_an.mean()) if d.d_an.size else float("nan"),
+            "auc": separation_auc(d.d_ap, d.d_an),
+            "triplet_acc": triplet_accuracy(d.d_ap, d.d_an),
+        }
         for d in distances
-    ]  # fmt: skip
+    ]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -288,8 +305,14 @@ def separation_histograms(distances: Sequence[PairDistances], out_png: str | Pat
     rows, cols = len(pairs), len(combos)
     width, height = 3.2 * cols + 0.15, 2.1 * rows + 1.05
     fig = Figure(figsize=(width, height), dpi=DPI)
-    grid = {"left": 0.6 / width, "right": 1 - 0.15 / width, "top": 1 - 0.75 / height, "bottom": 0.85 / height,
-            "hspace": 0.55 / 1.55, "wspace": 0.6 / 2.6}  # fmt: skip
+    grid = {
+        "left": 0.6 / width,
+        "right": 1 - 0.15 / width,
+        "top": 1 - 0.75 / height,
+        "bottom": 0.85 / height,
+        "hspace": 0.55 / 1.55,
+        "wspace": 0.6 / 2.6,
+    }
     axes = fig.subplots(rows, cols, squeeze=False, gridspec_kw=grid)
     for r, (t, s) in enumerate(pairs):
         for c, (variant, emb) in enumerate(combos):
@@ -306,19 +329,24 @@ def separation_histograms(distances: Sequence[PairDistances], out_png: str | Pat
                 ax.set_xlim(edges[0], edges[-1])
             auc = separation_auc(d.d_ap, d.d_an)
             head = f"{variant} · {emb}\n" if r == 0 else ""
-            ax.set_title(f"{head}{t} ← {s}: AUC {auc:.3f} (n={d.d_ap.size})", fontsize=8,
-                         color=TASK_COLORS.get(t, NEUTRAL_COLOR))  # fmt: skip
+            ax.set_title(
+                f"{head}{t} ← {s}: AUC {auc:.3f} (n={d.d_ap.size})", fontsize=8, color=TASK_COLORS.get(t, NEUTRAL_COLOR)
+            )
             ax.tick_params(labelsize=7)
             if r == len(pairs) - 1:
                 ax.set_xlabel("distance ‖z_a − z_q‖ (unit vectors)", fontsize=8)
             if c == 0:
                 ax.set_ylabel("density", fontsize=8)
-    handles, labels = next(((h, lab) for ax in axes.ravel() for h, lab in [ax.get_legend_handles_labels()] if h),
-                           ([], []))  # fmt: skip
+    handles, labels = next(
+        ((h, lab) for ax in axes.ravel() for h, lab in [ax.get_legend_handles_labels()] if h), ([], [])
+    )
     if handles:
         fig.legend(handles, labels, loc="lower center", ncols=2, fontsize=8, frameon=False)
-    fig.suptitle("Feature distances of pixel pairs defined by the source task's labels (target ← source)",
-                 y=1 - 0.12 / height, va="top")  # fmt: skip
+    fig.suptitle(
+        "Feature distances of pixel pairs defined by the source task's labels (target ← source)",
+        y=1 - 0.12 / height,
+        va="top",
+    )
     return save_figure(fig, out_png)
 
 

@@ -9,6 +9,13 @@ from mtcontrast.scenes.indoor import NyudSample, render_nyud
 from mtcontrast.scenes.pascal import PascalSample, render_pascal
 
 __all__ = [
-    "GENERATOR_VERSION", "MANIFEST", "NyudSample", "PascalSample", "generate_scenes", "render_nyud", "render_pascal",
-    "sample_id", "sample_rng",
-]  # fmt: skip
+    "GENERATOR_VERSION",
+    "MANIFEST",
+    "NyudSample",
+    "PascalSample",
+    "generate_scenes",
+    "render_nyud",
+    "render_pascal",
+    "sample_id",
+    "sample_rng",
+]

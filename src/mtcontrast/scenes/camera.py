@@ -49,9 +49,7 @@ class Camera:
     rotation: np.ndarray  # (3, 3) camera → world (orthogonal)
 
     @classmethod
-    def create(
-        cls, height: int, width: int, focal: float, position: np.ndarray, rotation: np.ndarray
-    ) -> Camera:
+    def create(cls, height: int, width: int, focal: float, position: np.ndarray, rotation: np.ndarray) -> Camera:
         """Square pixels and a centred principal point, as in the NYU calibration (fx ≈ fy, c ≈ image centre)."""
         return cls(height, width, focal, focal, width / 2.0, height / 2.0, np.asarray(position, float), rotation)
 

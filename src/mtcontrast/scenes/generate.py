@@ -139,9 +139,15 @@ def _generate_pascal(params: ScenesParams, root: Path, bar: tqdm) -> dict[str, A
             sid = sample_id("pascal", split, k)
             s = render_pascal(sample_rng(params.seed, "pascal", split, k), params)
             write_pascal_sample(
-                root, sid, image=s.image, labelmap=s.labelmap, semseg=s.semseg, objects=s.objects, normals=s.normals,
+                root,
+                sid,
+                image=s.image,
+                labelmap=s.labelmap,
+                semseg=s.semseg,
+                objects=s.objects,
+                normals=s.normals,
                 sal=s.sal,
-            )  # fmt: skip
+            )
             cache[sid] = s.parts_cache()
             with_parts[split] += PERSON_CLASS_INDEX in cache[sid]
             voc_hist += np.bincount(s.semseg[s.semseg != 255].ravel(), minlength=len(voc_hist))

@@ -30,9 +30,14 @@ FOCAL = 0.85  # focal length / image width (Kinect: 518.9 px at 640, cropped to 
 
 _WHITE: list[Color] = [(0.88, 0.88, 0.86), (0.82, 0.8, 0.74), (0.78, 0.8, 0.84)]
 _VIVID: list[Color] = [
-    (0.7, 0.1, 0.1), (0.1, 0.25, 0.65), (0.15, 0.5, 0.2), (0.85, 0.7, 0.1), (0.5, 0.15, 0.55), (0.9, 0.45, 0.1),
+    (0.7, 0.1, 0.1),
+    (0.1, 0.25, 0.65),
+    (0.15, 0.5, 0.2),
+    (0.85, 0.7, 0.1),
+    (0.5, 0.15, 0.55),
+    (0.9, 0.45, 0.1),
     (0.1, 0.55, 0.6),
-]  # fmt: skip
+]
 
 
 @dataclass(frozen=True)
@@ -87,32 +92,130 @@ STYLES: dict[str, Style] = {
 
 # Relative frequency of each class per room type (walls, floor and ceiling are always there).
 ROOM_TYPES: dict[str, tuple[float, dict[str, float]]] = {
-    "bedroom": (0.24, {
-        "bed": 4, "night stand": 2.5, "dresser": 2, "lamp": 2, "picture": 2, "window": 2, "curtain": 2, "blinds": 1,
-        "clothes": 2, "mirror": 1, "door": 1, "cabinet": 1, "chair": 1, "floor mat": 1, "box": 1, "bag": 1,
-        "television": 1, "otherprop": 1, "books": 1, "shelves": 1, "otherfurniture": 1, "pillow": 1,
-    }),
-    "living": (0.2, {
-        "sofa": 4, "table": 2, "television": 2, "pillow": 2, "lamp": 2, "picture": 2, "window": 2, "curtain": 2,
-        "bookshelf": 1, "chair": 1, "floor mat": 2, "person": 1, "books": 1, "otherfurniture": 1, "otherprop": 1,
-        "door": 1, "shelves": 1, "box": 1, "bag": 1, "otherstructure": 0.5,
-    }),
-    "kitchen": (0.16, {
-        "counter": 4, "cabinet": 3, "refridgerator": 2, "sink": 2, "window": 1, "blinds": 1, "table": 2, "chair": 2,
-        "towel": 1, "paper": 1, "otherprop": 2, "box": 1, "door": 1, "picture": 1, "lamp": 0.5, "floor mat": 1,
-        "bag": 1, "otherstructure": 1, "person": 0.5,
-    }),
-    "bathroom": (0.15, {
-        "toilet": 3, "sink": 3, "bathtub": 2, "shower curtain": 2, "towel": 2, "mirror": 2, "floor mat": 2,
-        "cabinet": 1, "door": 1, "window": 1, "otherprop": 1, "box": 1, "clothes": 1, "otherstructure": 1,
-        "counter": 1, "paper": 0.5,
-    }),
-    "office": (0.25, {
-        "desk": 3, "chair": 3, "whiteboard": 2, "bookshelf": 2, "books": 2, "paper": 2, "television": 1, "window": 2,
-        "blinds": 1, "door": 1, "box": 2, "bag": 1, "lamp": 1, "person": 1.5, "shelves": 1, "cabinet": 1,
-        "otherfurniture": 1, "otherprop": 1, "table": 1, "picture": 1, "otherstructure": 0.5,
-    }),
-}  # fmt: skip
+    "bedroom": (
+        0.24,
+        {
+            "bed": 4,
+            "night stand": 2.5,
+            "dresser": 2,
+            "lamp": 2,
+            "picture": 2,
+            "window": 2,
+            "curtain": 2,
+            "blinds": 1,
+            "clothes": 2,
+            "mirror": 1,
+            "door": 1,
+            "cabinet": 1,
+            "chair": 1,
+            "floor mat": 1,
+            "box": 1,
+            "bag": 1,
+            "television": 1,
+            "otherprop": 1,
+            "books": 1,
+            "shelves": 1,
+            "otherfurniture": 1,
+            "pillow": 1,
+        },
+    ),
+    "living": (
+        0.2,
+        {
+            "sofa": 4,
+            "table": 2,
+            "television": 2,
+            "pillow": 2,
+            "lamp": 2,
+            "picture": 2,
+            "window": 2,
+            "curtain": 2,
+            "bookshelf": 1,
+            "chair": 1,
+            "floor mat": 2,
+            "person": 1,
+            "books": 1,
+            "otherfurniture": 1,
+            "otherprop": 1,
+            "door": 1,
+            "shelves": 1,
+            "box": 1,
+            "bag": 1,
+            "otherstructure": 0.5,
+        },
+    ),
+    "kitchen": (
+        0.16,
+        {
+            "counter": 4,
+            "cabinet": 3,
+            "refridgerator": 2,
+            "sink": 2,
+            "window": 1,
+            "blinds": 1,
+            "table": 2,
+            "chair": 2,
+            "towel": 1,
+            "paper": 1,
+            "otherprop": 2,
+            "box": 1,
+            "door": 1,
+            "picture": 1,
+            "lamp": 0.5,
+            "floor mat": 1,
+            "bag": 1,
+            "otherstructure": 1,
+            "person": 0.5,
+        },
+    ),
+    "bathroom": (
+        0.15,
+        {
+            "toilet": 3,
+            "sink": 3,
+            "bathtub": 2,
+            "shower curtain": 2,
+            "towel": 2,
+            "mirror": 2,
+            "floor mat": 2,
+            "cabinet": 1,
+            "door": 1,
+            "window": 1,
+            "otherprop": 1,
+            "box": 1,
+            "clothes": 1,
+            "otherstructure": 1,
+            "counter": 1,
+            "paper": 0.5,
+        },
+    ),
+    "office": (
+        0.25,
+        {
+            "desk": 3,
+            "chair": 3,
+            "whiteboard": 2,
+            "bookshelf": 2,
+            "books": 2,
+            "paper": 2,
+            "television": 1,
+            "window": 2,
+            "blinds": 1,
+            "door": 1,
+            "box": 2,
+            "bag": 1,
+            "lamp": 1,
+            "person": 1.5,
+            "shelves": 1,
+            "cabinet": 1,
+            "otherfurniture": 1,
+            "otherprop": 1,
+            "table": 1,
+            "picture": 1,
+            "otherstructure": 0.5,
+        },
+    ),
+}
 _TILED = {"kitchen", "bathroom"}
 
 
@@ -505,12 +608,40 @@ BUILDERS: dict[str, Builder] = {
 }
 # Placement order: big things first, so that small items (priority 3) find the tops they stand on.
 _PRIORITY: dict[str, int] = {
-    **dict.fromkeys(("cabinet", "bookshelf", "counter", "dresser", "refridgerator", "night stand", "bathtub",
-                     "otherfurniture", "bed", "sofa", "desk", "toilet"), 0),
+    **dict.fromkeys(
+        (
+            "cabinet",
+            "bookshelf",
+            "counter",
+            "dresser",
+            "refridgerator",
+            "night stand",
+            "bathtub",
+            "otherfurniture",
+            "bed",
+            "sofa",
+            "desk",
+            "toilet",
+        ),
+        0,
+    ),
     **dict.fromkeys(("table", "chair", "person", "floor mat", "otherstructure"), 1),
-    **dict.fromkeys(("door", "window", "picture", "mirror", "whiteboard", "towel", "blinds", "curtain",
-                     "shower curtain", "shelves"), 2),
-}  # fmt: skip
+    **dict.fromkeys(
+        (
+            "door",
+            "window",
+            "picture",
+            "mirror",
+            "whiteboard",
+            "towel",
+            "blinds",
+            "curtain",
+            "shower curtain",
+            "shelves",
+        ),
+        2,
+    ),
+}
 
 
 def _room_shell(c: _Ctx, kind: str) -> list[SceneObject]:

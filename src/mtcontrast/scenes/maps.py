@@ -31,9 +31,7 @@ def void_band(instances: np.ndarray, is_object: np.ndarray, width: int) -> np.nd
     return band
 
 
-def depth_holes(
-    rng: np.random.Generator, shape: tuple[int, int], fraction: float, specular: np.ndarray
-) -> np.ndarray:
+def depth_holes(rng: np.random.Generator, shape: tuple[int, int], fraction: float, specular: np.ndarray) -> np.ndarray:
     """bool mask of exactly ``round(fraction · H · W)`` invalid depth pixels: ragged blobs at random places, and
     preferably on ``specular`` pixels (mirrors, windows, screens), where structured-light sensors fail."""
     h, w = shape

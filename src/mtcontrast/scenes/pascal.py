@@ -40,29 +40,86 @@ GROUNDS: dict[str, tuple[Pattern, list[Color], float]] = {  # context class: pat
     "snow": ("noise", [(0.9, 0.92, 0.95)], 1.5),
 }
 OUTDOOR_CLASSES: dict[str, float] = {
-    "aeroplane": 1.0, "bicycle": 1.0, "bird": 1.0, "boat": 1.0, "bus": 1.0, "car": 1.5, "cat": 0.5, "cow": 1.0,
-    "dog": 1.0, "horse": 1.0, "motorbike": 1.0, "sheep": 1.0, "train": 1.0, "bottle": 0.3, "chair": 0.4,
-    "pottedplant": 0.4, "diningtable": 0.3,
-}  # fmt: skip
+    "aeroplane": 1.0,
+    "bicycle": 1.0,
+    "bird": 1.0,
+    "boat": 1.0,
+    "bus": 1.0,
+    "car": 1.5,
+    "cat": 0.5,
+    "cow": 1.0,
+    "dog": 1.0,
+    "horse": 1.0,
+    "motorbike": 1.0,
+    "sheep": 1.0,
+    "train": 1.0,
+    "bottle": 0.3,
+    "chair": 0.4,
+    "pottedplant": 0.4,
+    "diningtable": 0.3,
+}
 INDOOR_CLASSES: dict[str, float] = {
-    "bottle": 1.0, "cat": 1.0, "chair": 1.5, "diningtable": 1.0, "dog": 1.0, "pottedplant": 1.0, "sofa": 1.0,
-    "tvmonitor": 1.2, "bird": 0.3, "bicycle": 0.3,
-}  # fmt: skip
+    "bottle": 1.0,
+    "cat": 1.0,
+    "chair": 1.5,
+    "diningtable": 1.0,
+    "dog": 1.0,
+    "pottedplant": 1.0,
+    "sofa": 1.0,
+    "tvmonitor": 1.2,
+    "bird": 0.3,
+    "bicycle": 0.3,
+}
 DISTANCE: dict[str, tuple[float, float]] = {  # ground distance (m) from the camera, outdoors
-    "aeroplane": (35.0, 90.0), "bicycle": (3.0, 10.0), "bird": (1.5, 5.0), "boat": (8.0, 40.0), "bus": (10.0, 30.0),
-    "car": (5.0, 20.0), "cat": (1.5, 5.0), "chair": (2.0, 6.0), "cow": (5.0, 20.0), "diningtable": (2.5, 7.0),
-    "dog": (2.0, 8.0), "horse": (5.0, 18.0), "motorbike": (3.0, 12.0), "person": (2.0, 12.0), "sheep": (4.0, 15.0),
-    "train": (18.0, 45.0), "bottle": (1.0, 3.0), "pottedplant": (1.5, 5.0), "sofa": (2.5, 6.0),
+    "aeroplane": (35.0, 90.0),
+    "bicycle": (3.0, 10.0),
+    "bird": (1.5, 5.0),
+    "boat": (8.0, 40.0),
+    "bus": (10.0, 30.0),
+    "car": (5.0, 20.0),
+    "cat": (1.5, 5.0),
+    "chair": (2.0, 6.0),
+    "cow": (5.0, 20.0),
+    "diningtable": (2.5, 7.0),
+    "dog": (2.0, 8.0),
+    "horse": (5.0, 18.0),
+    "motorbike": (3.0, 12.0),
+    "person": (2.0, 12.0),
+    "sheep": (4.0, 15.0),
+    "train": (18.0, 45.0),
+    "bottle": (1.0, 3.0),
+    "pottedplant": (1.5, 5.0),
+    "sofa": (2.5, 6.0),
     "tvmonitor": (1.5, 4.0),
-}  # fmt: skip
+}
 FOOTPRINT: dict[str, float] = {  # radius (m) kept free around an object on the ground
-    "aeroplane": 16.0, "bicycle": 0.9, "bird": 0.2, "boat": 5.0, "bus": 6.0, "car": 2.5, "cat": 0.3, "chair": 0.4,
-    "cow": 1.2, "diningtable": 0.9, "dog": 0.5, "horse": 1.3, "motorbike": 1.0, "person": 0.35, "sheep": 0.7,
-    "train": 30.0, "bottle": 0.1, "pottedplant": 0.4, "sofa": 1.2, "tvmonitor": 0.4,
-}  # fmt: skip
+    "aeroplane": 16.0,
+    "bicycle": 0.9,
+    "bird": 0.2,
+    "boat": 5.0,
+    "bus": 6.0,
+    "car": 2.5,
+    "cat": 0.3,
+    "chair": 0.4,
+    "cow": 1.2,
+    "diningtable": 0.9,
+    "dog": 0.5,
+    "horse": 1.3,
+    "motorbike": 1.0,
+    "person": 0.35,
+    "sheep": 0.7,
+    "train": 30.0,
+    "bottle": 0.1,
+    "pottedplant": 0.4,
+    "sofa": 1.2,
+    "tvmonitor": 0.4,
+}
 INDOOR_HALF: dict[str, tuple[float, float]] = {  # floor footprint half extents indoors (default 0.3 × 0.3)
-    "sofa": (0.9, 0.45), "diningtable": (0.9, 0.5), "person": (0.25, 0.25), "bicycle": (0.9, 0.3),
-}  # fmt: skip
+    "sofa": (0.9, 0.45),
+    "diningtable": (0.9, 0.5),
+    "person": (0.25, 0.25),
+    "bicycle": (0.9, 0.3),
+}
 CLOSE_UPS = frozenset({"bottle", "cat", "bird", "pottedplant", "dog"})  # framed looking down when present
 ON_TABLES = ("bottle", "tvmonitor", "pottedplant", "cat")  # indoors, these often stand on a table or cabinet
 WALL_PANELS: list[tuple[str, tuple[float, float], tuple[float, float], float, list[Color]]] = [
@@ -117,8 +174,9 @@ class _Scene:
     def u(self, lo: float, hi: float) -> float:
         return float(self.rng.uniform(lo, hi))
 
-    def mat(self, palette: list[Color], pattern: Pattern = "plain", scale: float = 4.0, contrast: float = 0.3
-            ) -> Material:  # fmt: skip
+    def mat(
+        self, palette: list[Color], pattern: Pattern = "plain", scale: float = 4.0, contrast: float = 0.3
+    ) -> Material:
         return make_material(self.rng, palette, pattern, scale, contrast)
 
     def stuff(self, name: str, *prims: tuple[Primitive, Material]) -> None:
@@ -214,10 +272,11 @@ def _voc_parts(s: _Scene, name: str, p: Placement) -> list[Part]:
         "pottedplant": lambda: figures.potted_plant(rng, p, s.u(0.4, 1.0)),
         "chair": lambda: figures.chair(rng, p, s.mat(figures.WOOD + figures.FABRIC, "stripes", 6.0, 0.2)),
         "sofa": lambda: figures.sofa(p, s.mat(figures.FABRIC, "noise", 10.0), s.u(1.5, 2.2)),
-        "diningtable": lambda: figures.table(p, s.mat(figures.WOOD, "stripes", 5.0), s.u(1.0, 1.8), s.u(0.7, 1.0),
-                                             s.u(0.72, 0.78)),
+        "diningtable": lambda: figures.table(
+            p, s.mat(figures.WOOD, "stripes", 5.0), s.u(1.0, 1.8), s.u(0.7, 1.0), s.u(0.72, 0.78)
+        ),
         "tvmonitor": lambda: figures.screen(rng, p, s.u(0.4, 0.9), s.u(0.3, 0.55), stand=True),
-    }  # fmt: skip
+    }
     return builders[name]()
 
 
@@ -355,8 +414,12 @@ def _outdoor(rng: np.random.Generator, h: int, w: int, focal: float, picks: list
     azimuth = rng.uniform(0, 2 * np.pi)
     sun = np.array([np.cos(azimuth), rng.uniform(0.4, 1.5), np.sin(azimuth)])
     if rng.random() < 0.3:  # overcast: flat light, grey sky
-        lighting = Lighting(rng.uniform(0.3, 0.45), 0.5, direction=sun / np.linalg.norm(sun),
-                            sky=((0.7, 0.72, 0.75), (0.55, 0.58, 0.62)))  # fmt: skip
+        lighting = Lighting(
+            rng.uniform(0.3, 0.45),
+            0.5,
+            direction=sun / np.linalg.norm(sun),
+            sky=((0.7, 0.72, 0.75), (0.55, 0.58, 0.62)),
+        )
     else:
         lighting = Lighting(rng.uniform(0.3, 0.45), rng.uniform(0.8, 1.1), direction=sun / np.linalg.norm(sun))
     return _Scene(rng, camera, None, shore), lighting
@@ -369,8 +432,9 @@ def _indoor(rng: np.random.Generator, h: int, w: int, focal: float) -> tuple[_Sc
     camera = Camera.create(h, w, focal, position, rotation)
     room = RoomLayout(rw, rd, rng.uniform(2.5, 3.2), camera)
     light = np.array([rw * rng.uniform(0.3, 0.7), room.height - 0.2, rd * rng.uniform(0.3, 0.7)])
-    return _Scene(rng, camera, room), Lighting(rng.uniform(0.12, 0.25), rng.uniform(0.7, 1.2), point=light,
-                                               falloff=rng.uniform(0.2, 0.4))  # fmt: skip
+    return _Scene(rng, camera, room), Lighting(
+        rng.uniform(0.12, 0.25), rng.uniform(0.7, 1.2), point=light, falloff=rng.uniform(0.2, 0.4)
+    )
 
 
 def render_pascal(rng: np.random.Generator, params: ScenesParams) -> PascalSample:
@@ -397,9 +461,14 @@ def render_pascal(rng: np.random.Generator, params: ScenesParams) -> PascalSampl
 
 
 def _annotate(
-    objects: list[SceneObject], obj: np.ndarray, part: np.ndarray, part_names: list[str], normals: np.ndarray,
-    image: np.ndarray, max_side: int,
-) -> PascalSample:  # fmt: skip
+    objects: list[SceneObject],
+    obj: np.ndarray,
+    part: np.ndarray,
+    part_names: list[str],
+    normals: np.ndarray,
+    image: np.ndarray,
+    max_side: int,
+) -> PascalSample:
     """Per-pixel object ids → LabelMap, VOC semseg with its void band, PASCAL-Part objects and saliency."""
     labels = np.array([o.label for o in objects] + [ctx("sky")], dtype=np.uint16)  # obj −1 = sky
     vocs = np.array([o.voc for o in objects] + [0], dtype=np.uint8)

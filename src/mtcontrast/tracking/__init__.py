@@ -25,7 +25,23 @@ from mtcontrast.tracking.store import client, configure, experiment_for, experim
 from mtcontrast.tracking.ui import UiError, serve_ui
 
 __all__ = [
-    "MlflowCallback", "UiError", "client", "configure", "end_parent_run", "experiment_for", "experiment_name",
-    "is_main_process", "log_evaluation", "log_inference_model", "log_report", "predict_val", "run_id_of",
-    "serve_ui", "start_parent_run", "tracked_evaluate", "tracked_run", "tracked_train", "with_retry",
-]  # fmt: skip
+    "MlflowCallback",
+    "UiError",
+    "client",
+    "configure",
+    "end_parent_run",
+    "experiment_for",
+    "experiment_name",
+    "is_main_process",
+    "log_evaluation",
+    "log_inference_model",
+    "log_report",
+    "predict_val",
+    "run_id_of",
+    "serve_ui",
+    "start_parent_run",
+    "tracked_evaluate",
+    "tracked_run",
+    "tracked_train",
+    "with_retry",
+]

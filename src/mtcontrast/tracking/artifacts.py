@@ -56,8 +56,9 @@ def val_example(resolved: Params, host: torch.nn.Module) -> torch.Tensor:
     from mtcontrast.data.dataset import MultiTaskDataset
 
     path = resolved.data.prepared_path("val")
-    dataset = MultiTaskDataset(path, "eval", resolved.data, tasks=host.tasks, seed=resolved.seed,
-                               pad_multiple=host.pad_multiple)  # fmt: skip
+    dataset = MultiTaskDataset(
+        path, "eval", resolved.data, tasks=host.tasks, seed=resolved.seed, pad_multiple=host.pad_multiple
+    )
     try:
         return dataset[0]["image"][None]
     finally:
@@ -87,26 +88,34 @@ def log_inference_model(run_id: str, experiment_id: str, host: torch.nn.Module, 
     import copy
 
     import mlflow.pytorch
+    import timm
     import torch
 
     import mtcontrast
     import mtcontrast._compat  # noqa: F401  (torchvision guard: before timm)
-    import timm
 
     was_training = host.training
     on_cpu = all(t.device.type == "cpu" for t in [*host.parameters(), *host.buffers()])
     model_host = (host if on_cpu else copy.deepcopy(host).cpu()).eval()
-    requirements = [f"torch=={torch.__version__.split('+')[0]}", f"timm=={timm.__version__}",
-                    f"mtcontrast=={mtcontrast.__version__}"]  # fmt: skip
+    requirements = [
+        f"torch=={torch.__version__.split('+')[0]}",
+        f"timm=={timm.__version__}",
+        f"mtcontrast=={mtcontrast.__version__}",
+    ]
     c = client()
     try:
         signature = inference_signature(model_host, example.cpu())
         # Created here (not by log_model) so the model lands in the run's experiment without a fluent active run.
         model = c.create_logged_model(experiment_id, name=MODEL_NAME, source_run_id=run_id)
         info = mlflow.pytorch.log_model(
-            model_host, name=MODEL_NAME, model_id=model.model_id, run_id=run_id, signature=signature,
-            serialization_format="pickle", pip_requirements=requirements,
-        )  # fmt: skip
+            model_host,
+            name=MODEL_NAME,
+            model_id=model.model_id,
+            run_id=run_id,
+            signature=signature,
+            serialization_format="pickle",
+            pip_requirements=requirements,
+        )
     finally:
         host.train(was_training)
     c.set_tag(run_id, "mtc.model_uri", info.model_uri)
@@ -143,7 +152,9 @@ class ValPredictions:
     panels: list[tuple[str, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]]  # id, image, gts, preds
 
 
-def predict_val(resolved: Params, variant: str, *, panels: int = PANEL_IMAGES, confusion: bool = True) -> ValPredictions:
+def predict_val(
+    resolved: Params, variant: str, *, panels: int = PANEL_IMAGES, confusion: bool = True
+) -> ValPredictions:
     """Re-run the trained host on val (the first ``panels`` images, or all ``eval.limit`` images when confusion
     matrices are needed), scoring exactly as the evaluator does (same meters, post-processing, crop)."""
     import torch
@@ -159,8 +170,9 @@ def predict_val(resolved: Params, variant: str, *, panels: int = PANEL_IMAGES, c
     host = load_inference_host(resolved, variant, device)
     spec = dataset_spec(resolved.data.dataset)
     path = resolved.data.prepared_path("val")
-    dataset = MultiTaskDataset(path, "eval", resolved.data, tasks=host.tasks, seed=resolved.seed,
-                               pad_multiple=host.pad_multiple)  # fmt: skip
+    dataset = MultiTaskDataset(
+        path, "eval", resolved.data, tasks=host.tasks, seed=resolved.seed, pad_multiple=host.pad_multiple
+    )
     n = len(dataset) if resolved.eval.limit is None else min(len(dataset), resolved.eval.limit)
     conf_tasks = [t for t in host.tasks if t in CONFUSION_TASKS] if confusion else []
     meters = {t: build_meter(t, spec, resolved.eval) for t in conf_tasks}
@@ -229,14 +241,23 @@ def log_eval_figures(run_id: str, resolved: Params, variant: str, eval_dir: Path
     if preds.panels:
         ids, images, gts, pred = zip(*preds.panels, strict=True)
         png = figures.qualitative_panel(
-            list(images), {t: [g[t] for g in gts] for t in gts[0]}, {t: [q[t] for q in pred] for t in pred[0]},
-            tmp / "qualitative.png", resolved.data.dataset, ids=list(ids), title=f"{variant}: val (input | GT | pred)",
-        )  # fmt: skip
+            list(images),
+            {t: [g[t] for g in gts] for t in gts[0]},
+            {t: [q[t] for q in pred] for t in pred[0]},
+            tmp / "qualitative.png",
+            resolved.data.dataset,
+            ids=list(ids),
+            title=f"{variant}: val (input | GT | pred)",
+        )
         c.log_artifact(run_id, str(png), "figures")
     spec = dataset_spec(resolved.data.dataset)
     for task, conf in confusion.items():
-        png = figures.confusion_matrix_png(conf, list(spec.class_names[task]), tmp / f"confusion_{task}.png",
-                                           title=f"{variant}: {task} confusion (val)")  # fmt: skip
+        png = figures.confusion_matrix_png(
+            conf,
+            list(spec.class_names[task]),
+            tmp / f"confusion_{task}.png",
+            title=f"{variant}: {task} confusion (val)",
+        )
         c.log_artifact(run_id, str(png), "figures")
     if stored.is_file():
         c.log_artifact(run_id, str(stored), "eval")
@@ -258,8 +279,9 @@ def log_report(params: Params, results: Mapping[str, Any], reports_dir: Path) ->
     for variant in results.get("variants", {}):
         run_id = run_id_of(run_dir_of(params, variant))
         if run_id is None:
-            log.warning("mlflow: variant %s has no recorded run in %s; report not logged for it", variant,
-                        current_uri())  # fmt: skip
+            log.warning(
+                "mlflow: variant %s has no recorded run in %s; report not logged for it", variant, current_uri()
+            )
             continue
         metrics = {}
         if variant in results.get("delta_m", {}):

@@ -219,8 +219,12 @@ class MlflowCallback:
         cb._identity = run_identity(resolved, fingerprints)
         extra = {k: str(v) for k, v in (extra_tags or {}).items()}
         cb._params = param_values(resolved)
-        cb._tags = {**base_tags(source, extra.pop("profile", None)), **variant_tags(resolved, variant, fingerprints),
-                    "mtc.identity": cb._identity, **extra}  # fmt: skip
+        cb._tags = {
+            **base_tags(source, extra.pop("profile", None)),
+            **variant_tags(resolved, variant, fingerprints),
+            "mtc.identity": cb._identity,
+            **extra,
+        }
         if parent_run_id:
             cb._tags["mlflow.parentRunId"] = parent_run_id
         cb._run_name = run_name or variant
@@ -246,8 +250,15 @@ class MlflowCallback:
         self.run_id = run.info.run_id
         self._reopened_status, self._train_complete = None, False
         log_params_and_tags(self.run_id, self._params, {})
-        write_record(self.run_dir, {"run_id": self.run_id, "experiment_id": self.experiment_id,
-                                    "tracking_uri": c.tracking_uri, "identity": self._identity})  # fmt: skip
+        write_record(
+            self.run_dir,
+            {
+                "run_id": self.run_id,
+                "experiment_id": self.experiment_id,
+                "tracking_uri": c.tracking_uri,
+                "identity": self._identity,
+            },
+        )
         log.info("mlflow run %s (%s) started in experiment %s", self.run_id, self.variant, self.experiment_id)
 
     def _reopen(self, run: Any, source: str) -> None:
@@ -261,8 +272,9 @@ class MlflowCallback:
         new = {k: v for k, v in self._params.items() if k not in logged}
         changed = sorted(k for k, v in self._params.items() if k in logged and logged[k] != v)
         sources = [s for s in run.data.tags.get("mtc.sources", "").split(",") if s]
-        tags = {k: v for k, v in self._tags.items() if k not in ("source", "mlflow.parentRunId")
-                or k not in run.data.tags}  # fmt: skip
+        tags = {
+            k: v for k, v in self._tags.items() if k not in ("source", "mlflow.parentRunId") or k not in run.data.tags
+        }
         tags["mtc.sources"] = ",".join([*sources, source][-20:])
         if changed:
             log.warning("run %s re-opened with changed params %s (kept the first values)", self.run_id, changed)
@@ -326,8 +338,15 @@ class MlflowCallback:
 
         assert self.run_id is not None and self.params is not None
         self.flush()
-        log_metrics(self.run_id, {"train/seconds": result.seconds, "train/skipped_steps": result.skipped_steps,
-                                  "train/resumed_from": result.resumed_from}, step=result.steps)  # fmt: skip
+        log_metrics(
+            self.run_id,
+            {
+                "train/seconds": result.seconds,
+                "train/skipped_steps": result.skipped_steps,
+                "train/resumed_from": result.resumed_from,
+            },
+            step=result.steps,
+        )
         log_training_artifacts(self.run_id, self.experiment_id or "", self.params, self.variant, result)
         client().set_tag(self.run_id, TAG_COMPLETE, "true")
         client().set_tag(self.run_id, "mtc.train_state", "complete")
@@ -380,8 +399,15 @@ def tracked_run(
         yield MlflowCallback()
         return
     resolved = resolve_variant(params, variant)
-    cb = MlflowCallback.open(resolved, variant, source=source, run_dir=Path(run_dir), parent_run_id=parent_run_id,
-                             run_name=run_name, extra_tags=extra_tags)  # fmt: skip
+    cb = MlflowCallback.open(
+        resolved,
+        variant,
+        source=source,
+        run_dir=Path(run_dir),
+        parent_run_id=parent_run_id,
+        run_name=run_name,
+        extra_tags=extra_tags,
+    )
     with _sigterm_raises():
         try:
             yield cb

@@ -30,8 +30,20 @@ class UiError(RuntimeError):
 
 def server_command(uri: str, port: int, artifact_root: str | None) -> list[str]:
     """``python -m mlflow server`` on 127.0.0.1 with the project's backend store and artifact root."""
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", HOST,
-           "--port", str(port), "--workers", "1"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     if artifact_root is not None:  # new experiments and proxied uploads land beside the database, not in ./mlartifacts
         cmd += ["--default-artifact-root", artifact_root, "--artifacts-destination", artifact_root]
     return cmd

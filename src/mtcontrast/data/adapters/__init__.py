@@ -19,7 +19,7 @@ ADAPTERS: dict[str, type[DatasetAdapter]] = {
 __all__ = [
     "ADAPTERS", "SPLITS", "DatasetAdapter", "Decoded", "NyudMtAdapter", "NyudV2Adapter", "PascalContextAdapter",
     "build_adapter",
-]  # fmt: skip
+]
 
 
 def build_adapter(name: str, root: str | Path) -> DatasetAdapter:

@@ -73,7 +73,7 @@ def read_part_objects(path: Path) -> list[PartObject]:
             objects.append(PartObject(int(np.asarray(obj[1]).ravel()[0]), np.asarray(obj[2]), parts))
     except (IndexError, TypeError, ValueError, KeyError) as err:
         raise DataError(path, f"malformed PASCAL-Part 'anno' struct ({err}); expected anno.objects with "
-                        "class, class_ind, mask, parts") from None  # fmt: skip
+                        "class, class_ind, mask, parts") from None
     return objects
 
 
@@ -117,7 +117,7 @@ class PascalContextAdapter(DatasetAdapter):
     def check_layout(self) -> None:
         if not self.split_file("train").is_file() and (self.root / "gt_sets").is_dir():
             raise DataError(self.root, "looks like a NYUD folder (gt_sets/); data.dataset='pascal_context' expects "
-                            "JPEGImages/, ImageSets/Context/, pascal-context/trainval/")  # fmt: skip
+                            "JPEGImages/, ImageSets/Context/, pascal-context/trainval/")
 
     def image_path(self, sid: str) -> Path:
         return self.root / "JPEGImages" / f"{sid}.jpg"

@@ -5,6 +5,16 @@ from mtcontrast.metrics.edges.export import export_edge_png, quantize_prob, read
 from mtcontrast.metrics.edges.nms import conv_tri, edge_orientation, edges_nms, seism_nms
 
 __all__ = [
-    "HED_THRESHOLDS", "PLAIN_THRESHOLDS", "EdgeMeter", "conv_tri", "edge_orientation", "edges_nms",
-    "export_edge_png", "quantize_prob", "read_edge_png", "seism_nms", "summarize", "threshold_counts",
-]  # fmt: skip
+    "HED_THRESHOLDS",
+    "PLAIN_THRESHOLDS",
+    "EdgeMeter",
+    "conv_tri",
+    "edge_orientation",
+    "edges_nms",
+    "export_edge_png",
+    "quantize_prob",
+    "read_edge_png",
+    "seism_nms",
+    "summarize",
+    "threshold_counts",
+]

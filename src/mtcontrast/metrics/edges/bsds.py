@@ -226,9 +226,12 @@ class EdgeMeter(Meter):
     def config(self) -> dict[str, Any]:
         """Scoring configuration (``export_dir`` excluded: a merged meter exports nothing)."""
         return {
-            "max_dist": self.max_dist, "nms": self.nms, "thresholds": self.thresholds, "quantize": self.quantize,
+            "max_dist": self.max_dist,
+            "nms": self.nms,
+            "thresholds": self.thresholds,
+            "quantize": self.quantize,
             "outlier_cost": self.outlier_cost,
-        }  # fmt: skip
+        }
 
     def _empty_sums(self) -> dict[str, np.ndarray]:
         return {}

@@ -67,12 +67,7 @@ def _interp(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     dx1, dy1 = np.float32(1) - dx0, np.float32(1) - dy0
     x1 = np.minimum(x0 + 1, w - 1)  # only reached with weight 0 (x ≤ w − 1.001 keeps x0 + 1 ≤ w − 1 anyway)
     y1 = np.minimum(y0 + 1, h - 1)
-    return (
-        image[y0, x0] * dx1 * dy1
-        + image[y0, x1] * dx0 * dy1
-        + image[y1, x0] * dx1 * dy0
-        + image[y1, x1] * dx0 * dy0
-    )
+    return image[y0, x0] * dx1 * dy1 + image[y0, x1] * dx0 * dy1 + image[y1, x0] * dx1 * dy0 + image[y1, x1] * dx0 * dy0
 
 
 def edges_nms(edges: np.ndarray, ori: np.ndarray, r: int = 1, s: int = 5, m: float = 1.01) -> np.ndarray:
