@@ -22,7 +22,7 @@ from mtcontrast.config.evaluation import EvalParams
 from mtcontrast.config.loss import ContrastParams, LossParams
 from mtcontrast.config.model import EncoderParams, ModelParams
 from mtcontrast.config.scenes import ScenesParams
-from mtcontrast.config.train import TrainParams
+from mtcontrast.config.train import RunPaths, TrainParams
 from mtcontrast.config.variants import VariantParams
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "ParamsError",
     "ScenesParams",
     "Section",
+    "RunPaths",
     "TrainParams",
     "VariantParams",
     "flatten",

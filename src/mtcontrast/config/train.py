@@ -2,12 +2,60 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
 from mtcontrast.config.base import Section
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Every file of one variant's run folder ``<train.runs_dir>/<variant>/``: the one home of these names."""
+
+    dir: Path
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.dir / "checkpoint.pt"
+
+    @property
+    def history(self) -> Path:
+        return self.dir / "history.jsonl"
+
+    @property
+    def summary(self) -> Path:
+        return self.dir / "train_summary.json"
+
+    @property
+    def mlflow_record(self) -> Path:
+        return self.dir / "mlflow_run.json"
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.dir / "eval"
+
+    @property
+    def metrics(self) -> Path:
+        return self.eval_dir / "metrics.json"
+
+    @property
+    def per_image(self) -> Path:
+        return self.eval_dir / "per_image.parquet"
+
+    @property
+    def confusion(self) -> Path:
+        return self.eval_dir / "confusion.npz"
+
+    @property
+    def seism_dir(self) -> Path:
+        return self.eval_dir / "seism"
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.eval_dir / "figures"
 
 
 class TrainParams(Section):
@@ -26,3 +74,7 @@ class TrainParams(Section):
     checkpoint_every: int = Field(100, ge=1)
     max_nonfinite: int = Field(5, ge=1)  # abort after this many consecutive non-finite losses
     runs_dir: Path = Path("runs")  # <runs_dir>/<variant>/ holds checkpoint, history, evaluation
+
+    def run_paths(self, variant: str) -> RunPaths:
+        """The run folder of ``variant`` and the names of the files in it."""
+        return RunPaths(Path(self.runs_dir) / variant)
