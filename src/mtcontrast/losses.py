@@ -1,4 +1,4 @@
-"""Task losses of the ATRC / InvPT recipe (benchmark-protocol.md §3.3) and the multi-task criterion.
+"""Task losses of the ATRC / InvPT recipe (docs/benchmark-protocol.md §3.3) and the multi-task criterion.
 
 Every loss divides by the number of *valid* pixels (at least 1), so a batch whose labels are all ignore / invalid
 gives exactly 0, never NaN, and a sample without a task's label (an all-ignore map) contributes nothing to it.

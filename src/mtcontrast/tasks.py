@@ -1,6 +1,6 @@
 """Dataset and task facts shared by every layer (data, models, losses, metrics).
 
-Values follow ``benchmark-protocol.md`` §1; label conventions are those of the prepared-data read contract:
+Values follow docs/benchmark-protocol.md §1; label conventions are those of the prepared-data read contract:
 discrete labels use 255 as ignore, depth uses 0 as invalid, normals use the zero vector as invalid.
 """
 
@@ -77,7 +77,7 @@ VOC_CLASSES: tuple[str, ...] = (
     "tvmonitor",
 )
 
-# PASCAL-Context LabelMap id of each VOC class 1..20 (benchmark-protocol.md §1.2).
+# PASCAL-Context LabelMap id of each VOC class 1..20 (docs/benchmark-protocol.md §1.2).
 VOC_TO_CONTEXT_ID: dict[str, int] = {
     "aeroplane": 2,
     "bicycle": 23,

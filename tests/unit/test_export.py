@@ -1,4 +1,4 @@
-"""Inference export: the host alone, identical to the host trained without the regulariser (method.md §3.8)."""
+"""Inference export: the host alone, identical to the host trained without the regulariser (docs/method.md §3.8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""mIoU, depth and normals meters against hand-computed values (benchmark-protocol.md §2.1–2.3)."""
+"""mIoU, depth and normals meters against hand-computed values (docs/benchmark-protocol.md §2.1–2.3)."""
 
 from __future__ import annotations
 

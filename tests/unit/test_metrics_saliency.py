@@ -1,4 +1,4 @@
-"""Saliency maxF under the atrc / invpt / mtinet protocols (benchmark-protocol.md §2.4), by hand."""
+"""Saliency maxF under the atrc / invpt / mtinet protocols (docs/benchmark-protocol.md §2.4), by hand."""
 
 from __future__ import annotations
 

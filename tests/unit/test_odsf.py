@@ -1,4 +1,4 @@
-"""Python odsF (benchmark-protocol.md §2.5): NMS port, BSDS correspondence, ODS / OIS / AP, SEISM export."""
+"""Python odsF (docs/benchmark-protocol.md §2.5): NMS port, BSDS correspondence, ODS / OIS / AP, SEISM export."""
 
 from __future__ import annotations
 

@@ -197,7 +197,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _read_anno(path: Path) -> list:
-    """The protocol access path (benchmark-protocol.md §1.2)."""
+    """The protocol access path (docs/benchmark-protocol.md §1.2)."""
     return list(scipy.io.loadmat(path)["anno"][0][0][1][0])
 
 

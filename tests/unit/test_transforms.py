@@ -1,4 +1,4 @@
-"""Train / eval transforms (benchmark-protocol.md §3.1, §2) on tiny hand-made samples with known outputs."""
+"""Train / eval transforms (docs/benchmark-protocol.md §3.1, §2) on tiny hand-made samples with known outputs."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from mtcontrast.config.base import Section
 
 
 class AugmentParams(Section):
-    """Training augmentation of benchmark-protocol.md §3.1 (ATRC / InvPT)."""
+    """Training augmentation of docs/benchmark-protocol.md §3.1 (ATRC / InvPT)."""
 
     scale: tuple[float, float] = (0.5, 2.0)  # random rescale range; depth is divided by the scale
     cat_max_ratio: float = Field(0.75, gt=0.0, le=1.0)  # crop redraw rule on semseg

@@ -1,4 +1,4 @@
-"""``eval``: evaluation protocol switches (benchmark-protocol.md §2)."""
+"""``eval``: evaluation protocol switches (docs/benchmark-protocol.md §2)."""
 
 from __future__ import annotations
 

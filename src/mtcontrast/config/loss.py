@@ -1,4 +1,4 @@
-"""``loss``: task loss weights and the cross-task contrastive regulariser (method.md §3.9)."""
+"""``loss``: task loss weights and the cross-task contrastive regulariser (docs/method.md §3.9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""First-load checks of a raw dataset folder (benchmark-protocol.md §1.3): which package it is, split counts, image
+"""First-load checks of a raw dataset folder (docs/benchmark-protocol.md §1.3): which package it is, split counts, image
 sizes, and a streamed summary of the decoded labels (depth range, edge density, parts images, ...).
 
 Expected counts and sizes are the protocol's unless the folder holds a ``scenes_manifest.json`` written by the
@@ -77,7 +77,7 @@ def load_expectations(root: Path, dataset: str) -> Expectations:
 
 def detect_nyud_variant(root: Path, sample_id: str) -> str:
     """Which NYUD package a folder really is, from the files of one sample: PNG image + PNG normals = ``nyudv2``,
-    JPG image + NPY normals = ``nyud_mt`` (benchmark-protocol.md §1.1)."""
+    JPG image + NPY normals = ``nyud_mt`` (docs/benchmark-protocol.md §1.1)."""
     root = Path(root)
     found = [
         variant

@@ -1,4 +1,4 @@
-"""Writers of the real raw dataset layouts (benchmark-protocol.md §1.1, §1.2).
+"""Writers of the real raw dataset layouts (docs/benchmark-protocol.md §1.1, §1.2).
 
 The procedural scenes and the adapter tests both write through these functions, so the adapters read exactly the
 files a real download contains: NYUDv2 (PNG package), NYUD_MT (JPG / NPY package) and PASCAL-Context (JPEG,

@@ -160,7 +160,7 @@ def _json_attr(attrs: Mapping[str, Any], key: str, path: Path) -> Any:
 
 
 class PreparedSplit:
-    """Random access to a prepared split: ``split[i]`` is the prepared-sample dict of COMMON.md (arrays at the
+    """Random access to a prepared split: ``split[i]`` is the prepared-sample dict of docs/benchmark-protocol.md §6.1 (arrays at the
     sample's original size, ``meta`` = {``id``, ``size``}).
 
     The HDF5 handle opens on first access in each process (and reopens after a fork), so the object can be handed

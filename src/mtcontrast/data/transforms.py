@@ -1,4 +1,4 @@
-"""Train and eval transforms of benchmark-protocol.md §3.1, on numpy sample dicts (the PreparedSplit contract).
+"""Train and eval transforms of docs/benchmark-protocol.md §3.1, on numpy sample dicts (the PreparedSplit contract).
 
 A *sample* is ``{"image": uint8 H×W×3, <task>: map, ..., "meta": {"id": str, "size": (H, W)}}``. The geometric
 steps act on every map present and keep each task's convention: discrete labels stay uint8 (255 = ignore), depth
@@ -251,7 +251,7 @@ def item_meta(batch_meta: Mapping[str, Any], i: int) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ pipelines
 @dataclass(frozen=True)
 class TrainTransform:
-    """Protocol §3.1 train pipeline: rescale → crop (cat_max_ratio) → h-flip → photometric → normalise → pad."""
+    """docs/benchmark-protocol.md §3.1 train pipeline: rescale → crop (cat_max_ratio) → h-flip → photometric → normalise → pad."""
 
     size: tuple[int, int]
     augment: AugmentParams = field(default_factory=AugmentParams)
@@ -279,7 +279,7 @@ class TrainTransform:
 
 @dataclass(frozen=True)
 class EvalTransform:
-    """Protocol §2 test pipeline: normalise → centre-pad, never resize, so predictions crop back to native size.
+    """docs/benchmark-protocol.md §2 test pipeline: normalise → centre-pad, never resize, so predictions crop back to native size.
 
     Target: ``size`` (H, W) when given (the protocol's 448×576 / 512×512), else the image size rounded up to a
     multiple of ``pad_multiple`` (the encoder stride). Batches of different-size images need ``size``."""

@@ -1,4 +1,4 @@
-"""Optimiser and the per-iteration poly learning-rate schedule used by every recipe in the protocol (§3.2)."""
+"""Optimiser and the per-iteration poly learning-rate schedule used by every recipe in docs/benchmark-protocol.md §3.2."""
 
 from __future__ import annotations
 

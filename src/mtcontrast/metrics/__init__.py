@@ -1,4 +1,4 @@
-"""Evaluation metrics of benchmark-protocol.md §2 with sum-reducible state (exact DDP reduction), per-image
+"""Evaluation metrics of docs/benchmark-protocol.md §2 with sum-reducible state (exact DDP reduction), per-image
 records, the offline ``score_folder`` route, the Python odsF with its SEISM export, and Δm."""
 
 from mtcontrast.metrics.base import Meter

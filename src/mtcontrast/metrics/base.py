@@ -7,7 +7,7 @@ A meter's :meth:`Meter.state` is a flat ``dict[str, np.ndarray]`` of two kinds o
   concatenation.
 
 So a distributed evaluation gathers every rank's state, and ``Meter.from_states(states, **config)`` gives exactly
-the numbers one process would have computed over the whole split (benchmark-protocol.md §2, "Pooling").
+the numbers one process would have computed over the whole split (docs/benchmark-protocol.md §2, "Pooling").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Multi-task gain Δm (benchmark-protocol.md §2.6), one metric per task:
+"""Multi-task gain Δm (docs/benchmark-protocol.md §2.6), one metric per task:
 
     Δm = (100 / T) · Σ_t (−1)^{l_t} · (M_t − M_t^b) / M_t^b
 

@@ -1,4 +1,4 @@
-"""Depth errors pooled over the valid pixels of the whole split (benchmark-protocol.md §2.2).
+"""Depth errors pooled over the valid pixels of the whole split (docs/benchmark-protocol.md §2.2).
 
 RMSE = sqrt(Σ_{i∈V} (d_i − d̂_i)² / |V|) with V = all pixels of the split whose GT depth is > 0. It is *not* the
 mean of per-image RMSEs (ASTMT's mistake); per-image RMSEs are kept only as records. Predictions are clamped to

@@ -1,4 +1,4 @@
-"""Angular error of surface normals, pooled over the valid pixels of the split (benchmark-protocol.md §2.3).
+"""Angular error of surface normals, pooled over the valid pixels of the split (docs/benchmark-protocol.md §2.3).
 
 Both vectors are L2-normalised; θ = 2·atan2(‖p − g‖, ‖p + g‖) in degrees (ATRC / InvPT), which equals
 acos(clip(p·g, −1, 1)) but stays accurate near 0° and 180°. Valid pixels: non-zero GT vector.

@@ -1,4 +1,4 @@
-"""Saliency maxF under the three protocols of benchmark-protocol.md §2.4; ``pred`` = probability of salient.
+"""Saliency maxF under the three protocols of docs/benchmark-protocol.md §2.4; ``pred`` = probability of salient.
 
 F_β(t) = (1 + β²)·P·R / (β²·P + R); maxF = 100·max_t F_β(t).
 

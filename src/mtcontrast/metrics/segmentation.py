@@ -1,4 +1,4 @@
-"""mIoU from a pooled confusion matrix (semseg, human parts; benchmark-protocol.md §2.1).
+"""mIoU from a pooled confusion matrix (semseg, human parts; docs/benchmark-protocol.md §2.1).
 
 IoU_c = TP_c / max(TP_c + FP_c + FN_c, 1e-8) over **all** K classes: a class absent from both GT and prediction
 scores 0 and still counts in the mean (ATRC / InvPT), pixels with GT 255 are ignored.

@@ -1,6 +1,6 @@
 """Training wrapper and inference export.
 
-The regulariser's projectors live in the criterion, never in the host (method.md §3.3), so the exported model is
+The regulariser's projectors live in the criterion, never in the host (docs/method.md §3.3), so the exported model is
 the host exactly: same parameters, state-dict keys and FLOPs as the host trained without the regulariser.
 """
 

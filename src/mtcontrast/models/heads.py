@@ -1,6 +1,6 @@
 """Task prediction layers: output width per task and the one output activation (depth).
 
-Outputs (COMMON.md): semseg / human_parts C logits, depth 1 channel ≥ 0, normals 3 raw channels (L2-normalised
+Outputs (docs/method.md §6.2): semseg / human_parts C logits, depth 1 channel ≥ 0, normals 3 raw channels (L2-normalised
 where they are used, never in the model, so the loss and the metric see the same direction), edge 1 logit,
 sal 2 logits.
 

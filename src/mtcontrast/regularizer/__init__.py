@@ -1,4 +1,4 @@
-"""The cross-task contrastive regulariser (method.md §3): a training-only loss term with its projectors.
+"""The cross-task contrastive regulariser (docs/method.md §3): a training-only loss term with its projectors.
 
 Modules: ``sources`` (which source supervises each target per step), ``grid`` (labels on the feature grid),
 ``criteria`` (positives / negatives from source labels), ``sampling`` (anchors and pairs), ``projectors``,

@@ -1,4 +1,4 @@
-"""Positive / negative criteria on source labels (method.md §3.5, the paper's "generic criterion").
+"""Positive / negative criteria on source labels (docs/method.md §3.5, the paper's "generic criterion").
 
 For an anchor label y_a and a candidate y_q, a label distance δ and thresholds τ⁺ ≤ τ⁻ give
 q ∈ P(a) ⟺ δ ≤ τ⁺ and q ∈ N(a) ⟺ δ ≥ τ⁻ (and not positive, which only matters when τ⁺ = τ⁻). Depth ``bins`` and
@@ -27,7 +27,7 @@ def fibonacci_sphere(k: int) -> Tensor:
 
 
 def normal_angle_deg(a: Tensor, b: Tensor) -> Tensor:
-    """Angle between unit vectors (last dim 3) in degrees, stable near 0° and 180° (benchmark-protocol §2.3)."""
+    """Angle between unit vectors (last dim 3) in degrees, stable near 0° and 180° (docs/benchmark-protocol.md §2.3)."""
     return torch.rad2deg(2.0 * torch.atan2((a - b).norm(dim=-1), (a + b).norm(dim=-1)))
 
 

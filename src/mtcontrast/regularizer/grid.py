@@ -1,4 +1,4 @@
-"""Source labels brought to the grid where the regulariser samples pixels (method.md §3.4).
+"""Source labels brought to the grid where the regulariser samples pixels (docs/method.md §3.4).
 
 ``labels_on_grid`` reduces a full-resolution label map to the task feature grid without mixing valid and invalid
 pixels; ``labels_full_res`` keeps every pixel (for ``align: full_res``, where features are read bilinearly at label
@@ -119,7 +119,7 @@ def _binarise(label: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def labels_on_grid(task: str, label: Tensor, grid_hw: tuple[int, int], stride: int) -> GridLabels:
-    """Reduce a Batch-contract label of ``task`` to the h×w feature grid (method.md §3.4)."""
+    """Reduce a Batch-contract label of ``task`` to the h×w feature grid (docs/method.md §3.4)."""
     label = _check_label(task, label).detach()
     kind = source_kind(task)
     h, w = grid_hw

@@ -1,4 +1,4 @@
-"""``CrossTaskContrast``: the training-only cross-task contrastive regulariser (method.md §3).
+"""``CrossTaskContrast``: the training-only cross-task contrastive regulariser (docs/method.md §3).
 
 For each target t and its source s (drawn per step), the target's decoder feature F^t is projected by g_{t→s}, and
 anchors, positives and negatives are sampled on the projected map with the source task's ground truth deciding

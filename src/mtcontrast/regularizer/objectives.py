@@ -1,4 +1,4 @@
-"""Contrastive objectives on L2-normalised embeddings (method.md §3.7 and §4).
+"""Contrastive objectives on L2-normalised embeddings (docs/method.md §3.7 and §4).
 
 Each returns per-anchor terms so the caller decides the reduction (mean over all triplets of a pair) and can log
 distances. Masked entries use a large finite negative logit instead of −inf so no NaN reaches the gradient.

@@ -1,10 +1,10 @@
-"""Projectors g_{t→s} from a task feature to the contrastive embedding (method.md §3.3).
+"""Projectors g_{t→s} from a task feature to the contrastive embedding (docs/method.md §3.3).
 
 They live in the loss module so the exported model is the host unchanged. ``pair`` keeps one head per ordered
 (target, source) pair, ``target`` one per target, ``shared`` a single head (equal channels required) and ``none``
 only L2-normalises the feature.
 
-A head is the per-pixel MLP of method.md §3.3 (a 1×1 conv is a linear map per pixel), applied only to the
+A head is the per-pixel MLP of docs/method.md §3.3 (a 1×1 conv is a linear map per pixel), applied only to the
 N sampled feature vectors (anchors, positives, negatives) rather than to the whole map: the loss reads nothing
 else, and this keeps the regulariser's training cost to a few percent (benchmarks/bench_regularizer.py). The one
 difference from projecting the full map is that BatchNorm statistics come from the sampled pixels.

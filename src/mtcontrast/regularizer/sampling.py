@@ -1,4 +1,4 @@
-"""Index sampling for the regulariser (method.md §3.6): anchors, positives, negatives and candidate pools.
+"""Index sampling for the regulariser (docs/method.md §3.6): anchors, positives, negatives and candidate pools.
 
 Every function works on all rows at once (a row is one image, or the whole batch for ``pool: batch``) with sorts,
 gathers and top-k; nothing loops over pixels or classes. Indices are row-local positions in a flattened label grid.

@@ -1,4 +1,4 @@
-"""Which source task supervises each target at a given step (method.md §3.1).
+"""Which source task supervises each target at a given step (docs/method.md §3.1).
 
 Draws use a local generator seeded from (seed, step), never the global RNG, so every DDP rank draws the same
 pairs and a run is reproducible whatever else consumes random numbers.

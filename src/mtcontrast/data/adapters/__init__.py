@@ -1,6 +1,6 @@
 """Raw dataset layouts → prepared-sample dicts. ``build_adapter(name, root)`` picks the adapter for ``data.dataset``.
 
-Each adapter decodes exactly per benchmark-protocol.md §1 and raises :class:`~mtcontrast.data.errors.DataError`
+Each adapter decodes exactly per docs/benchmark-protocol.md §1 and raises :class:`~mtcontrast.data.errors.DataError`
 (naming the file and what was expected) for anything it cannot use.
 """
 

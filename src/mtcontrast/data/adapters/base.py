@@ -1,5 +1,5 @@
 """The adapter interface: one class per raw on-disk layout, decoding a sample into the prepared-sample contract
-(COMMON.md: ``image`` uint8 H×W×3, ``semseg`` uint8 with 255 ignore, ``depth`` float32 m with 0 invalid, ...)."""
+(docs/benchmark-protocol.md §6.1–6.2: ``image`` uint8 H×W×3, ``semseg`` uint8 with 255 ignore, ``depth`` float32 m with 0 invalid, ...)."""
 
 from __future__ import annotations
 

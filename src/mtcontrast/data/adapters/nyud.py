@@ -1,4 +1,4 @@
-"""NYUD-v2 adapters for the two packages of benchmark-protocol.md §1.1, which are not interchangeable:
+"""NYUD-v2 adapters for the two packages of docs/benchmark-protocol.md §1.1, which are not interchangeable:
 ``nyudv2`` (InvPT / ATRC paper: PNG images 425×560, PNG normals and edges) and ``nyud_mt`` (MTL-PyTorch: JPG
 480×640, NPY normals and edges). Both: ``segmentation/<id>.png`` 0 = unlabelled, 1..40 → 0..39 with 0 → 255;
 ``depth/<id>.npy`` metres, 0 = invalid; splits ``gt_sets/{train,val}.txt``.
@@ -117,7 +117,7 @@ class NyudV2Adapter(_NyudAdapter):
     def _normals(self, path: Path, size: tuple[int, int], raw_stats: dict[str, int]) -> np.ndarray:
         raw = read_png(path, "normals", channels=3)
         check_size(path, raw, size, "normals")
-        # Invalid pixels stored as a colour would pass as valid (protocol §1.3): count black / mid-grey pixels.
+        # Invalid pixels stored as a colour would pass as valid (docs/benchmark-protocol.md §1.3): count black / mid-grey pixels.
         grey = (raw[..., 0] == raw[..., 1]) & (raw[..., 1] == raw[..., 2]) & np.isin(raw[..., 0], (0, 127, 128))
         raw_stats["normals_png_grey"] = int(grey.sum())
         return decode_unit_png(raw)

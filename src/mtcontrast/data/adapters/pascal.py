@@ -1,4 +1,4 @@
-"""PASCAL-Context multi-task adapter (benchmark-protocol.md §1.2; same tree for ``PASCAL_MT`` and
+"""PASCAL-Context multi-task adapter (docs/benchmark-protocol.md §1.2; same tree for ``PASCAL_MT`` and
 ``PASCALContext``): VOC-21 semseg, 6-part human parts from PASCAL-Part ``anno``, distilled normals masked to the
 170-class set, distilled saliency > 0.5, and edges from the Laplacian of ``LabelMap`` thinned to 1 px.
 """

@@ -1,7 +1,7 @@
 """The host base class: padding to the encoder stride, output activation, upsampling and cropping back.
 
 Subclasses only implement :meth:`MultiTaskHost.decode` on the padded input. The base class guarantees the
-endpoint contract for every host (COMMON.md, "Model endpoints"):
+endpoint contract for every host (docs/method.md §6.1):
 
 - ``final[t]``: activated prediction at the input H×W (bilinear upsampling to the padded size, then a crop);
 - ``aux[t]``: deep-supervision predictions, activated, on their own grid;
