@@ -5,12 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FIND_LINKS := $(shell pip config get global.find-links 2>/dev/null)
 
-# No network at run time: no hub downloads, no telemetry.
-export HF_HUB_OFFLINE := 1
-export DO_NOT_TRACK := true
-export MLFLOW_DISABLE_TELEMETRY := true
-export PREFECT_SERVER_ANALYTICS_ENABLED := false
-export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
+# Offline / telemetry env defaults are set by `import mtcontrast` (src/mtcontrast/__init__.py); DVC's own analytics
+# are off in .dvc/config. The venv's bin first, so that `dvc repro` runs the stages with the venv's python.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: install run test test-slow lint bench clean-venv

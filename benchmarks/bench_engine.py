@@ -25,7 +25,7 @@ from torch.utils.data import default_collate
 
 from mtcontrast.config import load_params, resolve_variant
 from mtcontrast.data import PreparedSplit, prepare_dataset
-from mtcontrast.data.dataset import MultiTaskDataset
+from mtcontrast.data.dataset import build_dataset
 from mtcontrast.engine.evaluator import evaluate_variant
 from mtcontrast.engine.optim import build_optimizer
 from mtcontrast.engine.trainer import _param_groups, build_training_model, train_variant
@@ -60,14 +60,7 @@ def main() -> None:
             p.model.host = host
             model = build_training_model(p)
             opt = build_optimizer(p.train, _param_groups(model))
-            ds = MultiTaskDataset(
-                p.data.prepared_path("train"),
-                "train",
-                p.data,
-                tasks=model.host.tasks,
-                seed=0,
-                pad_multiple=model.host.pad_multiple,
-            )
+            ds = build_dataset(p, "train", tasks=model.host.tasks, seed=0)
             times = []
             for step in range(3 + args.steps):
                 t0 = time.perf_counter()  # data loading included, as in training (num_workers=0)
@@ -85,7 +78,7 @@ def main() -> None:
                 {
                     "host": host,
                     "batch": p.train.batch_size,
-                    "size": list(p.data.train_size),
+                    "size": list(p.train.crop_size),
                     "step_s": round(med, 4),
                     "images_per_s": round(p.train.batch_size / med, 2),
                 }

@@ -1,6 +1,6 @@
 """Cost of the cross-task contrastive regulariser, measured side by side in one run.
 
-For each host (mtl_baseline, padnet) in two settings — the CPU default of params.yaml (data.train_size,
+For each host (mtl_baseline, padnet) in two settings — the CPU default of params.yaml (train.crop_size,
 train.batch_size, loss.contrast.anchors_per_image) and a paper-size input (448×576, batch 2, 512 anchors as in the
 paper profiles; the regulariser's cost grows with the anchor count, the host's with the pixel count): median
 training-step time with and without the regulariser (steps interleaved so machine drift hits
@@ -27,7 +27,7 @@ from torch.utils.data import default_collate
 
 from mtcontrast.config import load_params, resolve_variant
 from mtcontrast.data import prepare_dataset
-from mtcontrast.data.dataset import MultiTaskDataset
+from mtcontrast.data.dataset import build_dataset
 from mtcontrast.engine.optim import build_optimizer
 from mtcontrast.engine.trainer import _param_groups, build_training_model
 from mtcontrast.models import count_parameters, export_inference
@@ -37,9 +37,7 @@ OUT = Path(__file__).resolve().parent / "out" / "regularizer.json"
 
 
 def _batch(params, tasks, pad_multiple: int, n: int) -> dict:
-    ds = MultiTaskDataset(
-        params.data.prepared_path("train"), "train", params.data, tasks=tasks, seed=0, pad_multiple=pad_multiple
-    )
+    ds = build_dataset(params, "train", tasks=tasks, pad_multiple=pad_multiple, seed=0)
     return default_collate([ds[i] for i in range(n)])
 
 
@@ -88,7 +86,7 @@ def main() -> None:
         if not args.skip_large:
             settings["paper_size"] = [
                 "scenes.image_size=[448, 576]",
-                "data.train_size=[448, 576]",
+                "train.crop_size=[448, 576]",
                 "train.batch_size=2",
                 "loss.contrast.anchors_per_image=512",
             ]
@@ -130,7 +128,7 @@ def main() -> None:
                     "host": host_name,
                     "encoder": p_on.model.encoder.name,
                     "batch": p_on.train.batch_size,
-                    "size": list(p_on.data.train_size),
+                    "size": list(p_on.train.crop_size),
                     "threads": args.threads,
                     "steps": args.steps,
                     "step_s_without": round(med["off"], 4),

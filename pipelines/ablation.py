@@ -13,10 +13,11 @@ published as Prefect table / markdown artifacts and as artifacts of the MLflow p
 Fan-out: one Prefect task per child on a ``ThreadPoolTaskRunner(max_workers=max_parallel)``, held by the subflow
 ``ablation-children`` (a flow's runner is fixed when it is defined, ``max_parallel`` is only known from params at
 run time, so the flow hands it to ``train_children.with_options``). Each task runs its child in a separate process
-(``mtcontrast.ablation.spawn_child``) with ``cores / max_parallel`` torch threads, so parallel children neither
-share torch's process-global thread pool nor crash each other. Bad grid keys or values fail before any training,
-naming the key. A failed child does not stop the others; the summary covers the finished ones and the flow then
-fails, naming the failed children.
+(``mtcontrast.study.spawn_child``) with ``cores / max_parallel`` torch threads, so parallel children neither
+share torch's process-global thread pool nor crash each other. Planning, running a child and summarising live in
+``mtcontrast.study`` (shared with any other study over seeds; its docstring says why children are library calls,
+not DVC experiments). Bad grid keys or values fail before any training, naming the key. A failed child does not
+stop the others; the summary covers the finished ones and the flow then fails, naming the failed children.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from mtcontrast.ablation import (
+from mtcontrast.config import Params, apply_overrides, load_params
+from mtcontrast.config.ablation import AblationParams
+from mtcontrast.study import (
     AblationChildError,
     ChildResult,
-    apply_overrides,
     child_threads,
     parse_grid,
     plan_ablation,
@@ -45,8 +47,6 @@ from mtcontrast.ablation import (
     write_child_dir,
     write_summary,
 )
-from mtcontrast.config import Params, load_params
-from mtcontrast.config.ablation import AblationParams
 
 
 @task(cache_policy=NO_CACHE, task_run_name="child-{run_dir.name}")

@@ -1,8 +1,10 @@
 """Serve the ``train-eval`` and ``ablation`` flows as deployments with cron schedules on a local Prefect server.
 
-Inputs: a running ``prefect server start --host 127.0.0.1`` reached through ``PREFECT_API_URL``; params.yaml is read
-by each scheduled run when it starts (so edits apply to the next run). Outputs: the deployments
-``train-eval/nightly`` and ``ablation/weekly``; their runs write what the flows write.
+Inputs: a running ``prefect server start --host 127.0.0.1`` reached through ``PREFECT_API_URL``; the DVC project in
+the serving process's directory (each run inherits it), whose params.yaml each scheduled run reads when it starts
+(so edits apply to the next run). Outputs: the deployments ``train-eval/nightly`` and ``ablation/weekly``; their
+runs write what the flows write. The deployments name the flows by module (``pipelines.train_eval.train_eval``),
+which the installed package resolves wherever the runner starts them.
 
     prefect server start --host 127.0.0.1                      # terminal 1: API + UI at http://127.0.0.1:4200
     export PREFECT_API_URL=http://127.0.0.1:4200/api           # terminals 2 and 3
@@ -24,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from prefect import serve
+from prefect.deployments.runner import EntrypointType
 from prefect.schedules import Cron
 
 from pipelines.ablation import ablation
@@ -39,22 +42,24 @@ def build_deployments(
     timezone: str = "UTC",
     params_file: str = "params.yaml",
 ) -> list[Any]:
-    """``train-eval/nightly`` and ``ablation/weekly`` with cron schedules (Prefect ``RunnerDeployment`` objects)."""
-    params = {"params_file": params_file}
+    """``train-eval/nightly`` and ``ablation/weekly`` with cron schedules (Prefect ``RunnerDeployment`` objects).
+
+    ``params_file`` is the ablation's; ``train-eval`` runs DVC, which reads the project's params.yaml."""
     return [
         train_eval.to_deployment(
             "nightly",
             schedules=[Cron(train_eval_cron, timezone=timezone)],
-            parameters=params,
             tags=["mtcontrast"],
-            description="dvc repro prepare → train → evaluate every variant → report",
+            description="dvc repro: prepare → train@ / evaluate@ per variant → floors, report, figures",
+            entrypoint_type=EntrypointType.MODULE_PATH,
         ),
         ablation.to_deployment(
             "weekly",
             schedules=[Cron(ablation_cron, timezone=timezone)],
-            parameters=params,
+            parameters={"params_file": params_file},
             tags=["mtcontrast", "ablation"],
             description="the params.yaml ablation grid as nested MLflow runs",
+            entrypoint_type=EntrypointType.MODULE_PATH,
         ),
     ]
 
@@ -84,7 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--train-eval-cron", default=TRAIN_EVAL_CRON, help="default: %(default)r")
     parser.add_argument("--ablation-cron", default=ABLATION_CRON, help="default: %(default)r")
     parser.add_argument("--timezone", default="UTC", help="IANA name for the cron times, e.g. Europe/Berlin")
-    parser.add_argument("--params", default="params.yaml", help="params file each run loads (default: %(default)s)")
+    parser.add_argument(
+        "--params", default="params.yaml", help="params file of the ablation runs (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
     url = server_url()
     print(

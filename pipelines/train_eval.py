@@ -1,26 +1,35 @@
-"""Prefect flow ``train-eval``: ``dvc repro prepare`` → train → evaluate every variant → report.
+"""Prefect flow ``train-eval``: the DVC pipeline (``dvc.yaml``), run as DVC commands, one Prefect task each.
 
-Inputs: params.yaml (every section; ``overrides`` use the ``dvc exp run -S`` syntax and are validated by the schema
-before anything runs), the raw dataset folder DVC prepares. Outputs: ``<train.runs_dir>/<variant>/`` (checkpoint,
-history, eval) and ``<reports_dir>/results.md`` + ``metrics.json``; one MLflow run per variant
-(``source=flow:train_eval``) with its ``val/*`` metrics and Δm; the results table as a Prefect artifact.
+DVC owns the dependency graph; Prefect only sequences the commands, shows their progress, retries the I/O steps
+and schedules the flow (``pipelines/schedule.py``). Without overrides the tasks are ``dvc repro prepare``, then
+``dvc repro train@<v> evaluate@<v>`` per variant, then ``dvc repro`` (floors, report, figures), so ``dvc.lock``
+records every output and ``dvc status`` is clean afterwards. With ``-S`` overrides it is one ``dvc exp run -S …``
+(an experiment ``dvc exp show`` lists; DVC writes the values into params.yaml, as it does on the command line).
 
-    python -m pipelines.train_eval                               # every variant of params.yaml
-    python -m pipelines.train_eval --variant mtl --variant mtl_contrast -S train.iterations=50
+Inputs: the DVC project in ``repo_dir`` (params.yaml, dvc.yaml, the raw data). Outputs: what ``dvc.yaml`` declares
+(``runs/<variant>/``, ``reports/{results.md,metrics.json,floors.json,figures/}``), the MLflow runs the stages
+record, and ``reports/results.md`` as the Prefect markdown artifact ``results-<data.name>``.
+
+    python -m pipelines.train_eval                               # dvc repro, one task per step
+    python -m pipelines.train_eval --variant mtl --variant mtl_contrast      # only these variants' train/evaluate
+    python -m pipelines.train_eval -S train.iterations=50 -n short           # dvc exp run -S train.iterations=50
     prefect deployment run 'train-eval/nightly' --watch          # when served by pipelines/schedule.py
 
-DVC owns the data (``prepare`` reads params.yaml, so overrides of its ``data`` keys are refused); Prefect only
-sequences and retries the I/O steps (the DVC command, the report's MLflow and artifact writes). Training and
-evaluation go through ``mtcontrast.tracking.jobs`` like the DVC stages (only the ``source`` tag differs) and are never
-retried or cached (the checkpoint resume rule handles an interrupted training).
+Overrides and variant names are checked against the params schema before any DVC command runs, so a typo never
+reaches params.yaml. Only ``prepare`` and the final ``dvc repro`` are retried (data and report I/O; DVC re-runs
+only what did not finish); training and evaluation never are (a killed training resumes from its checkpoint on the
+next run). The commands run one after another: DVC locks the repository for the length of each.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,110 +37,152 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from mtcontrast.config import Params, ParamsError, load_params, parse_overrides, resolve_variant
+from mtcontrast.config import load_params, resolve_variant
 
-# data keys the DVC `prepare` stage reads from params.yaml; a flow override of them would not reach DVC
-SOURCE = "flow:train_eval"  # the MLflow runs' `source` tag
-PREPARE_KEYS = ("data.dataset", "data.root", "data.name", "data.prepared_dir", "data.limit", "data.compression")
+PARAMS_FILE = "params.yaml"  # DVC's default params file: the one dvc.yaml reads
+REPORTS = Path("reports")  # where dvc.yaml's floors / report / figures stages write
+LOG_TAIL = 40  # lines of a failed command's output in the error
 
 
-@task(retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
-def dvc_repro_prepare() -> None:
-    """``dvc repro prepare``: DVC rebuilds the prepared HDF5 (and the scenes it needs) only when inputs changed."""
+class DvcCommandError(RuntimeError):
+    """A DVC command that exited non-zero; the message holds the tail of its output."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One DVC command of the flow: its Prefect task name, arguments after ``dvc`` and whether a retry is safe."""
+
+    name: str
+    args: tuple[str, ...]
+    retry: bool = False
+
+    @property
+    def command(self) -> str:
+        return " ".join(("dvc", *self.args))
+
+
+def plan_steps(
+    variants: Sequence[str] | None = None, overrides: Sequence[str] = (), exp_name: str | None = None
+) -> list[Step]:
+    """The DVC commands of one flow run, in order (pure: tested without DVC).
+
+    ``overrides`` or an ``exp_name`` make it one ``dvc exp run``. ``variants`` (a subset) limits the run to those
+    variants' train / evaluate: no final ``dvc repro`` (it would train the others), or in an experiment their
+    ``evaluate@`` stages as its targets."""
+    if overrides or exp_name:
+        args = ["exp", "run", *(a for o in overrides for a in ("-S", o))]
+        if exp_name:
+            args += ["-n", exp_name]
+        args += [f"evaluate@{v}" for v in variants or ()]
+        return [Step("dvc-exp-run", tuple(args))]
+    steps = [Step("dvc-repro-prepare", ("repro", "prepare"), retry=True)]
+    steps += [Step(f"dvc-repro-{v}", ("repro", f"train@{v}", f"evaluate@{v}")) for v in variants or ()]
+    if not variants:
+        steps.append(Step("dvc-repro", ("repro",), retry=True))
+    return steps
+
+
+def dvc_env() -> dict[str, str]:
+    """The stages' ``python`` is this interpreter (its folder first on PATH); no progress bars in the task log
+    (tqdm reads ``TQDM_DISABLE``; DVC's own bars and the stages' are tqdm)."""
+    env = dict(os.environ, TQDM_DISABLE="1")
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+def run_dvc(args: Sequence[str], repo_dir: Path) -> list[str]:
+    """``python -m dvc <args>`` in ``repo_dir``, each output line into the task log as it comes; its output."""
     logger = get_run_logger()
-    proc = subprocess.run([sys.executable, "-m", "dvc", "repro", "prepare"], capture_output=True, text=True)
-    for line in (proc.stdout + proc.stderr).strip().splitlines()[-20:]:
-        logger.info(line)
+    cmd = [sys.executable, "-m", "dvc", *args]
+    lines: list[str] = []
+    with subprocess.Popen(
+        cmd, cwd=repo_dir, env=dvc_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip()
+            if line:
+                lines.append(line)
+                logger.info(line)
     if proc.returncode != 0:
-        raise RuntimeError(f"`dvc repro prepare` exited with {proc.returncode}:\n{proc.stderr.strip()[-2000:]}")
-
-
-@task(cache_policy=NO_CACHE, task_run_name="train-{variant}")
-def train(params: Params, variant: str) -> None:
-    """Train one variant inside its MLflow run."""
-    from mtcontrast.engine.trainer import format_summary
-    from mtcontrast.tracking.jobs import tracked_train
-
-    get_run_logger().info(format_summary(tracked_train(params, variant, source=SOURCE, progress=False)))
-
-
-@task(cache_policy=NO_CACHE, task_run_name="evaluate-{variant}")
-def evaluate(params: Params, variant: str) -> None:
-    """Score one trained variant on val (native resolution); ``val/*`` and the figures go into its run."""
-    from mtcontrast.engine.evaluator import format_eval_summary
-    from mtcontrast.tracking.jobs import tracked_evaluate
-
-    get_run_logger().info(format_eval_summary(tracked_evaluate(params, variant, source=SOURCE, progress=False)))
+        tail = "\n".join(lines[-LOG_TAIL:])
+        raise DvcCommandError(f"`dvc {' '.join(args)}` exited with {proc.returncode}; its output ends:\n{tail}")
+    return lines
 
 
 @task(cache_policy=NO_CACHE)
-def report(params: Params, reports_dir: Path) -> dict[str, Any]:
-    """``results.md`` + ``metrics.json`` (Δm against the single-task baselines; floors when DVC made them)."""
-    from mtcontrast.report.results import write_report
+def dvc_step(step: Step, repo_dir: Path) -> None:
+    """One DVC command (retries: set per step by :func:`train_eval`)."""
+    run_dvc(step.args, repo_dir)
 
-    return write_report(params, reports_dir, floors_path=reports_dir / "floors.json")
+
+@task(cache_policy=NO_CACHE)
+def dvc_status(repo_dir: Path) -> dict[str, Any]:
+    """``dvc status --json``: the stages whose inputs changed since they ran (``{}`` when all is up to date)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", "status", "--json"], cwd=repo_dir, env=dvc_env(), capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise DvcCommandError(f"`dvc status` exited with {proc.returncode}:\n{proc.stderr.strip()[-2000:]}")
+    status = json.loads(proc.stdout or "{}")
+    logger = get_run_logger()
+    if status:
+        logger.warning("dvc status: not up to date: %s", ", ".join(status))
+    else:
+        logger.info("dvc status: data and pipelines are up to date")
+    return status
 
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def publish_report(params: Params, results: dict[str, Any], reports_dir: Path) -> None:
-    """Δm into each multi-task MLflow run, results.md as an MLflow and a Prefect artifact."""
-    from mtcontrast.tracking import log_report
-
-    log_report(params, results, reports_dir)
-    key = "results-" + "".join(c if c.isalnum() else "-" for c in params.data.name.lower())
-    create_markdown_artifact((reports_dir / "results.md").read_text(), key=key, description="train-eval results")
-
-
-def check_overrides(overrides: Sequence[str], prepare: bool) -> None:
-    """Refuse overrides of the keys DVC's ``prepare`` reads from params.yaml (DVC would prepare other data)."""
-    if not prepare:
-        return
-    keys = [".".join(path) for path, _ in parse_overrides(overrides)]
-    clash = [k for k in keys if any(k == p or k.startswith(p + ".") for p in PREPARE_KEYS) or k == "data"]
-    if clash:
-        raise ParamsError(
-            f"train-eval overrides {clash}: `dvc repro prepare` reads these from params.yaml; edit params.yaml, "
-            "or pass prepare=False with data already prepared"
-        )
+def publish_results(results_md: Path, data_name: str) -> None:
+    """``results.md`` as the Prefect markdown artifact ``results-<data.name>``."""
+    key = "results-" + "".join(c if c.isalnum() else "-" for c in data_name.lower())
+    create_markdown_artifact(results_md.read_text(), key=key, description="train-eval results")
 
 
 @flow(name="train-eval", log_prints=True)
 def train_eval(
     variants: list[str] | None = None,
     overrides: list[str] | None = None,
-    params_file: str = "params.yaml",
-    prepare: bool = True,
-    reports_dir: str = "reports",
+    exp_name: str | None = None,
+    repo_dir: str = ".",
 ) -> dict[str, Any]:
-    """Prepare (DVC), train and evaluate ``variants`` (default: all in params) one after another, then report.
+    """Bring the DVC pipeline in ``repo_dir`` up to date (``dvc repro``, or ``dvc exp run -S`` with
+    ``overrides`` / ``exp_name``); ``variants`` (default: all) limits training / evaluation to those.
 
-    ``overrides``: ``key.sub=value`` strings, validated by the params schema before anything runs."""
+    Returns ``metrics`` (``reports/metrics.json`` when the report ran), ``dvc_status`` (``{}``: up to date) and
+    the ``commands`` run."""
+    repo = Path(repo_dir)
     overrides = list(overrides or [])
-    params = load_params(params_file, overrides)
-    names = list(variants or params.variants)
-    for name in names:
-        resolve_variant(params, name)  # unknown variant / task → ParamsError naming it, before any work
-    check_overrides(overrides, prepare)
-    if prepare:
-        dvc_repro_prepare()
-    for name in names:
-        train(params, name)
-        evaluate(params, name)
-    out = Path(reports_dir)
-    results = report(params, out)
-    publish_report(params, results, out)
-    return results
+    params = load_params(repo / PARAMS_FILE, overrides)  # bad keys / values → ParamsError before any DVC command
+    for name in variants or ():
+        resolve_variant(params, name)  # unknown variant / task → ParamsError naming it
+    steps = plan_steps(variants, overrides, exp_name)
+    for step in steps:
+        retries = {"retries": 2, "retry_delay_seconds": 10} if step.retry else {}
+        dvc_step.with_options(name=step.name, task_run_name=step.command, **retries)(step, repo)
+    status = dvc_status(repo)
+    results_md, metrics = repo / REPORTS / "results.md", repo / REPORTS / "metrics.json"
+    reported = not variants and results_md.is_file()
+    if reported:
+        publish_results(results_md, params.data.name)
+    return {
+        "metrics": json.loads(metrics.read_text()) if reported and metrics.is_file() else {},
+        "dvc_status": status,
+        "commands": [s.command for s in steps],
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", action="append", dest="variants", help="train only this variant (repeatable)")
-    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
-    parser.add_argument("--no-prepare", action="store_true", help="skip `dvc repro prepare` (data already prepared)")
-    parser.add_argument("--reports", default="reports", help="report folder (default: %(default)s)")
+    parser.add_argument(
+        "-S", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="dvc exp run -S"
+    )
+    parser.add_argument("-n", "--name", dest="exp_name", default=None, help="run as the named `dvc exp run`")
+    parser.add_argument("--repo", default=".", help="the DVC project (default: the current directory)")
     args = parser.parse_args(argv)
-    train_eval(args.variants, args.overrides, args.params, not args.no_prepare, args.reports)
+    train_eval(args.variants, args.overrides, args.exp_name, args.repo)
     return 0
 
 

@@ -1,6 +1,6 @@
 """DVC stage ``train@<variant>``: train one variant (single-task baseline, host, or host + regulariser).
 
-Inputs: params.yaml (sections seed, data, model, loss, train, variants), data/prepared/<data.name>/train.h5.
+Inputs: params.yaml (sections seed, data, model, loss, train, variants.<variant>), data/prepared/<data.name>/train.h5.
 Outputs: runs/<variant>/checkpoint.pt (resolved params, git commit, weights, optimiser, RNG), history.jsonl,
 train_summary.json. A killed run resumes from its last checkpoint when re-run with unchanged params.
 MLflow (``mtc ui``): one run per training in experiment ``mtcontrast/<data.name>`` (id in runs/<variant>/
@@ -12,14 +12,14 @@ mlflow_run.json) with params, per-step ``train/*`` metrics, tags, the checkpoint
 import argparse
 
 from mtcontrast.config import load_params
-from mtcontrast.tracking import tracked_train
+from mtcontrast.training import run_training
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("variant", help="a key of `variants` in params.yaml")
     args = parser.parse_args()
-    tracked_train(load_params("params.yaml"), args.variant, source="dvc:train")
+    run_training(load_params("params.yaml"), args.variant, source="dvc:train")
 
 
 if __name__ == "__main__":

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("DO_NOT_TRACK", "true")
+import mtcontrast  # noqa: F401  first: sets the offline / telemetry env defaults before any test imports MLflow
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

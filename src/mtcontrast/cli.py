@@ -9,6 +9,8 @@ mtc score --prepared data/prepared/nyudv2/val.h5 --pred my_invpt_outputs/   # sc
 mtc ui --port 5000            # MLflow UI over every tracked run (Ctrl-C stops it)
 mtc ablate --grid 'loss.contrast.weight=[0.3, 1]' --grid 'seed=[0, 1]'   # Prefect ablation flow (params: ablation)
 mtc <command> -S data.dataset=pascal_context -S data.root=/data/PASCALContext
+mtc train --variant mtl_contrast --profile profiles/paper_nyudv2.yaml   # a paper recipe: params.yaml + its deltas
+mtc profile profiles/paper_nyudv2.yaml   # the same deltas as -S arguments: dvc exp run $(mtc profile FILE)
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from mtcontrast.config import Params, ParamsError, load_params
+from mtcontrast.config import Params, ParamsError, load_params, profile_overrides
 from mtcontrast.data.errors import DataError
 
 
@@ -35,15 +37,15 @@ def _cmd_prepare(params: Params, args: argparse.Namespace) -> None:
 
 
 def _cmd_train(params: Params, args: argparse.Namespace) -> None:
-    from mtcontrast.tracking import tracked_train
+    from mtcontrast.training import run_training
 
-    tracked_train(params, args.variant, source="cli:train", resume=not args.fresh, progress=not args.quiet)
+    run_training(params, args.variant, source="cli:train", resume=not args.fresh, progress=not args.quiet)
 
 
 def _cmd_evaluate(params: Params, args: argparse.Namespace) -> None:
-    from mtcontrast.tracking import tracked_evaluate
+    from mtcontrast.evaluation import run_evaluation
 
-    tracked_evaluate(params, args.variant, source="cli:evaluate", progress=not args.quiet)
+    run_evaluation(params, args.variant, source="cli:evaluate", progress=not args.quiet)
 
 
 def _cmd_report(params: Params, args: argparse.Namespace) -> None:
@@ -68,21 +70,11 @@ def _cmd_ui(params: Params, args: argparse.Namespace) -> None:
 
 
 def _cmd_ablate(params: Params, args: argparse.Namespace) -> None:
-    import os
-    from pathlib import Path
+    from mtcontrast.study import AblationChildError, parse_grid
+    from pipelines.ablation import ablation  # installed beside mtcontrast: works from any directory
 
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    from prefect.flows import load_flow_from_entrypoint
-
-    from mtcontrast.ablation import AblationChildError, parse_grid
-
-    entry = Path("pipelines/ablation.py")
-    if not entry.is_file():
-        raise FileNotFoundError(f"{entry.resolve()}: run `mtc ablate` from the project root (it holds pipelines/)")
-    flow = load_flow_from_entrypoint(f"{entry}:ablation", use_placeholder_flow=False)
     try:
-        flow(parse_grid(args.grid), args.name, args.max_parallel, args.overrides, args.params)
+        ablation(parse_grid(args.grid), args.name, args.max_parallel, args.overrides, args.params)
     except AblationChildError as err:
         sys.exit(f"mtc ablate: error: {err}")
 
@@ -96,6 +88,13 @@ def _cmd_score(params: Params, args: argparse.Namespace) -> None:
     print(json.dumps(result, indent=2))
 
 
+def _cmd_profile(params: Params, args: argparse.Namespace) -> None:
+    """One ``-S key=value`` per line with no spaces inside a value, so the shell's word splitting of
+    ``$(mtc profile FILE)`` hands DVC (and ``mtc``) exactly these arguments."""
+    for override in profile_overrides(args.profile, args.params):
+        print(f"-S {override}")
+
+
 COMMANDS: dict[str, tuple[Callable[[Params, argparse.Namespace], None], str]] = {
     "scenes": (_cmd_scenes, "write the procedural scenes dataset (params: scenes) in the real on-disk layouts"),
     "prepare": (_cmd_prepare, "decode a raw dataset folder (params: data), check it and write validated HDF5"),
@@ -105,6 +104,7 @@ COMMANDS: dict[str, tuple[Callable[[Params, argparse.Namespace], None], str]] = 
     "score": (_cmd_score, "score saved predictions (protocol export formats) against a prepared split"),
     "ablate": (_cmd_ablate, "run the Prefect ablation flow: grid children as MLflow runs under one parent, summary"),
     "ui": (_cmd_ui, "open the MLflow UI on the project's runs (mlruns/mlflow.db) at http://127.0.0.1:PORT"),
+    "profile": (_cmd_profile, "print a profile's deltas as -S arguments, for `dvc exp run $(mtc profile FILE)`"),
 }
 
 
@@ -115,8 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__,
     )
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    params_file = argparse.ArgumentParser(add_help=False)
+    params_file.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    common = argparse.ArgumentParser(add_help=False, parents=[params_file])
+    common.add_argument(
+        "--profile",
+        default=None,
+        metavar="FILE",
+        help="apply a profile's deltas (e.g. profiles/paper_nyudv2.yaml) to the params file, before any -S",
+    )
     common.add_argument(
         "-S",
         "--set",
@@ -129,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_text) in COMMANDS.items():
+        if name == "profile":  # its FILE is the profile itself: no --profile, -S or progress bars
+            p = sub.add_parser(name, parents=[params_file], help=help_text, description=help_text)
+            p.add_argument("profile", metavar="FILE", help="a profile, e.g. profiles/paper_nyudv2.yaml")
+            p.set_defaults(overrides=[], quiet=True)
+            continue
         p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
         if name == "prepare":
             p.add_argument("--limit", type=int, default=None, help="keep the first N ids of each split")
@@ -161,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        params = load_params(args.params, args.overrides)
+        params = load_params(args.params, args.overrides, profile=args.profile)
+        if args.profile is not None:  # a command that re-reads params from args (the ablation flow) gets the same
+            args.overrides = [*profile_overrides(args.profile, args.params), *args.overrides]
         COMMANDS[args.command][0](params, args)
     except (ParamsError, DataError, FileNotFoundError) as err:
         print(f"mtc {args.command}: error: {err}", file=sys.stderr)

@@ -1,9 +1,13 @@
 """Prefect flows on a tiny real pipeline: the ablation flow trains two children as MLflow runs nested under one
-parent (temporary SQLite store) and publishes the summary; the schedule builds cron deployments."""
+parent (temporary SQLite store) and publishes the summary; the train-eval flow runs the DVC pipeline of a git
+clone as DVC commands (slow); the schedule builds cron deployments."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +18,7 @@ from tiny_nyud import write_tiny_nyud
 from mtcontrast.config import ParamsError, load_params
 from pipelines.ablation import ablation
 from pipelines.schedule import build_deployments
-from pipelines.train_eval import check_overrides
+from pipelines.train_eval import Step, plan_steps, train_eval
 
 H, W = 32, 64  # multiples of the encoder stride: no eval padding
 TRAIN_IDS, VAL_IDS = ["0001", "0002", "0003", "0004"], ["0005", "0006"]
@@ -33,7 +37,7 @@ def _tiny_params(tmp_path: Path) -> Path:
             "data.name=tiny",
             f"data.prepared_dir={tmp_path / 'prepared'}",
             "data.compression=none",
-            f"data.train_size=[{H}, {W}]",
+            f"train.crop_size=[{H}, {W}]",
             "model.head_channels=8",
             "model.fuse_channels=16",
             "loss.contrast.anchors_per_image=32",
@@ -116,44 +120,107 @@ def test_ablation_flow_nests_two_children_under_one_parent(
     assert len(json.loads(by_key["ablation-lam-table"].data)) == 8
 
 
-@pytest.mark.slow
-def test_train_eval_flow_runs_dvc_prepare_then_every_variant_and_the_report(
-    prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import subprocess
-    import sys
+# a tiny profile of params.yaml for the clone: two tasks, the 0.37 M-parameter timm test encoder, 3 iterations
+TINY_CLONE = [
+    "scenes.image_size=[64, 80]",
+    "scenes.train=8",
+    "scenes.val=4",
+    "train.crop_size=[64, 80]",
+    "model.encoder.name=test_resnet",
+    "model.tasks=[depth, normals]",
+    "model.head_channels=8",
+    "model.fuse_channels=16",
+    "loss.contrast.anchors_per_image=16",
+    "loss.contrast.proj_dim=16",
+    "train.batch_size=2",
+    "train.iterations=3",
+    "train.log_every=1",
+    "train.checkpoint_every=3",
+    "train.threads=1",
+    "eval.batch_size=4",
+]
+CLONE_VARIANTS = ("depth", "normals", "mtl", "mtl_contrast")
 
-    from mlflow import MlflowClient
+
+def _dvc(clone: Path, *args: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=clone, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, f"dvc {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    return out.stdout
+
+
+@pytest.mark.slow
+def test_train_eval_flow_runs_the_dvc_pipeline_and_leaves_dvc_status_clean(
+    prefect_api: None, repo_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    from pipelines.train_eval import train_eval
-
-    params_file = _tiny_params(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    # a DVC project whose `prepare` stage only leaves a mark: the flow's task must run it through DVC
-    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], check=True)
-    stage = {"stages": {"prepare": {"cmd": "echo ok > prepared.txt", "outs": ["prepared.txt"]}}}
-    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(stage))
-
-    results = train_eval(overrides=["train.iterations=40"], params_file=str(params_file), reports_dir="reports")
-
-    assert (tmp_path / "prepared.txt").read_text() == "ok\n" and (tmp_path / "dvc.lock").is_file()
-    assert set(results["variants"]) == {"semseg", "depth", "normals", "edge", "mtl", "mtl_contrast"}
-    assert (tmp_path / "reports" / "results.md").read_text().startswith("# Results: nyudv2 (tiny)")
-    client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name("mtcontrast/tiny").experiment_id
-    runs = {r.info.run_name: r for r in client.search_runs([experiment])}
-    assert set(runs) == set(results["variants"])
-    assert {(r.info.status, r.data.tags["source"]) for r in runs.values()} == {("FINISHED", "flow:train_eval")}
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo_root), str(clone)], check=True)
+    params = load_params(clone / "params.yaml", TINY_CLONE)
+    variants = {v: params.variants[v] for v in CLONE_VARIANTS}
     for name in ("mtl", "mtl_contrast"):
-        assert runs[name].data.metrics["val/delta_m"] == pytest.approx(results["delta_m"][name])
+        variants[name] = variants[name].model_copy(update={"tasks": ["depth", "normals"]})
+    params = params.model_copy(update={"variants": variants})
+    (clone / "params.yaml").write_text(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the stages record into the clone's mlruns/
+
+    result = train_eval(repo_dir=str(clone))
+
+    assert result["commands"] == [
+        "dvc repro prepare",
+        *(f"dvc repro train@{v} evaluate@{v}" for v in CLONE_VARIANTS),
+        "dvc repro",
+    ]
+    assert result["dvc_status"] == {}
+    assert json.loads(_dvc(clone, "status", "--json")) == {}
+    assert "up to date" in _dvc(clone, "repro")  # dvc.lock records every output: nothing re-runs
+    results = (clone / "reports" / "results.md").read_text()
+    for variant in CLONE_VARIANTS:
+        assert f"| {variant} |" in results
+    assert set(result["metrics"]["delta_m"]) == {"mtl", "mtl_contrast"}
+    assert (clone / "reports" / "floors.json").is_file()
+    assert any((clone / "reports" / "figures").glob("*.png"))
+    assert (clone / "mlruns" / "mlflow.db").is_file()
     with get_client(sync_client=True) as prefect:
-        key = ArtifactFilterKey(any_=["results-tiny"])
+        key = ArtifactFilterKey(any_=[f"results-{params.data.name.replace('_', '-')}"])
         (artifact,) = prefect.read_artifacts(artifact_filter=ArtifactFilter(key=key))
-    assert artifact.data.startswith("# Results: nyudv2 (tiny)")
+    assert artifact.data == results
+
+    # an override is a DVC experiment; a variant subset runs only that variant's stages
+    result = train_eval(variants=["depth"], overrides=["eval.batch_size=2"], exp_name="tiny-eval", repo_dir=str(clone))
+
+    assert result["commands"] == ["dvc exp run -S eval.batch_size=2 -n tiny-eval evaluate@depth"]
+    assert load_params(clone / "params.yaml").eval.batch_size == 2  # DVC applied it, as `dvc exp run -S` does
+    assert "tiny-eval" in _dvc(clone, "exp", "list")
+    stale = set(result["dvc_status"])
+    assert "evaluate@depth" not in stale and {"evaluate@normals", "evaluate@mtl"} <= stale
+    assert not any(stage.startswith("train@") for stage in stale)  # an eval key retrains nothing
+
+
+def test_train_eval_plans_dvc_commands() -> None:
+    steps = plan_steps()
+    assert [s.command for s in steps] == ["dvc repro prepare", "dvc repro"]
+    assert [s.retry for s in steps] == [True, True]  # I/O steps; DVC re-runs only what did not finish
+    steps = plan_steps(["mtl", "mtl_contrast"])
+    assert [(s.name, s.command, s.retry) for s in steps] == [
+        ("dvc-repro-prepare", "dvc repro prepare", True),
+        ("dvc-repro-mtl", "dvc repro train@mtl evaluate@mtl", False),  # training is never retried
+        ("dvc-repro-mtl_contrast", "dvc repro train@mtl_contrast evaluate@mtl_contrast", False),
+    ]
+    assert plan_steps(None, ["train.iterations=5", "seed=1"]) == [
+        Step("dvc-exp-run", ("exp", "run", "-S", "train.iterations=5", "-S", "seed=1"))
+    ]
+    assert plan_steps(["mtl"], ["seed=1"], "s1")[0].command == "dvc exp run -S seed=1 -n s1 evaluate@mtl"
+    assert plan_steps(None, [], "again")[0].command == "dvc exp run -n again"
+
+
+def test_train_eval_rejects_bad_overrides_and_variants_before_dvc(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text("seed: 0\n")  # no DVC project here: nothing may run
+    with pytest.raises(ParamsError, match="unknown key 'loss.contrast.wieght'"):
+        train_eval.fn(overrides=["loss.contrast.wieght=3"], repo_dir=str(tmp_path))
+    with pytest.raises(ParamsError, match="unknown variant 'nope'"):
+        train_eval.fn(variants=["nope"], repo_dir=str(tmp_path))
 
 
 def test_schedule_serves_both_flows_with_cron() -> None:
@@ -164,27 +231,32 @@ def test_schedule_serves_both_flows_with_cron() -> None:
         "ablation",
         "weekly",
     )
-    assert nightly.entrypoint == "pipelines/train_eval.py:train_eval"
-    assert weekly.entrypoint == "pipelines/ablation.py:ablation"
+    # module entrypoints: the installed package resolves them wherever the runner starts a flow
+    assert nightly.entrypoint == "pipelines.train_eval.train_eval"
+    assert weekly.entrypoint == "pipelines.ablation.ablation"
     crons = [(d.schedules[0].schedule.cron, d.schedules[0].schedule.timezone) for d in (nightly, weekly)]
     assert crons == [("0 2 * * *", "Europe/Berlin"), ("0 3 * * 6", "Europe/Berlin")]
-    assert nightly.parameters == {"params_file": "params.yaml"}
-
-
-def test_train_eval_refuses_overrides_dvc_prepare_cannot_see() -> None:
-    check_overrides(["train.iterations=5", "data.train_size=[64, 64]"], prepare=True)
-    check_overrides(["data.root=/elsewhere"], prepare=False)
-    with pytest.raises(ParamsError, match=r"overrides \['data.root', 'data.limit'\]: `dvc repro prepare` reads"):
-        check_overrides(["data.root=/elsewhere", "data.limit=3", "seed=1"], prepare=True)
+    assert nightly.parameters == {} and weekly.parameters == {"params_file": "params.yaml"}
 
 
 def test_mtc_ablate_rejects_a_bad_grid_key_before_training(
-    prefect_api: None, repo_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    prefect_api: None,
+    repo_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """``mtc ablate`` imports the installed flow package, so it works outside the repository too."""
+    env = dict(os.environ, PYTHONPATH="")  # nothing but the installed packages
+    code = "import pipelines.ablation, mtcontrast.study.run; print(pipelines.ablation.ablation.name)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ablation", out.stderr
+
     from mtcontrast.cli import main
 
-    monkeypatch.chdir(repo_root)
-    assert main(["ablate", "--grid", "loss.contrast.wieght=[0.3, 1]", "--name", "typo"]) == 2
+    monkeypatch.chdir(tmp_path)
+    params = str(repo_root / "params.yaml")
+    assert main(["ablate", "--params", params, "--grid", "loss.contrast.wieght=[0.3, 1]", "--name", "typo"]) == 2
     err = capsys.readouterr().err
     assert "mtc ablate: error: ablation grid child wieght-0.3 (wieght=0.3): unknown key 'loss.contrast.wieght'" in err
-    assert not (repo_root / "runs" / "ablation" / "typo").exists()
+    assert not (tmp_path / "runs" / "ablation" / "typo").exists()

@@ -43,7 +43,7 @@ def _project(root: Path) -> None:
             "data.name=tiny",
             "data.prepared_dir=prepared",
             "data.compression=none",
-            f"data.train_size=[{H}, {W}]",
+            f"train.crop_size=[{H}, {W}]",
             "model.head_channels=8",
             "model.fuse_channels=16",
             "loss.contrast.anchors_per_image=32",
@@ -84,7 +84,7 @@ def test_stage_scripts_log_one_complete_run_per_variant(
     from mlflow.artifacts import download_artifacts
 
     from mtcontrast.data.prepared import PreparedSplit
-    from mtcontrast.engine.evaluator import load_inference_host
+    from mtcontrast.engine.trained import load_trained
 
     _project(tmp_path)
     monkeypatch.chdir(tmp_path)
@@ -161,10 +161,9 @@ def test_stage_scripts_log_one_complete_run_per_variant(
     # the logged inference model is the trained host
     import mlflow.pytorch
 
-    from mtcontrast.config import resolve_variant
 
     model = mlflow.pytorch.load_model(runs["mtl_contrast"].data.tags["mtc.model_uri"])
-    host = load_inference_host(resolve_variant(params, "mtl_contrast"), "mtl_contrast", torch.device("cpu"))
+    host = load_trained(params.train.run_paths("mtl_contrast").checkpoint).host
     image = torch.randn(1, 3, H, W, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         want, got = host(image)["final"], model(image)["final"]

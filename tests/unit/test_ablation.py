@@ -1,4 +1,5 @@
-"""Ablation library: grid expansion and validation, child params and folders, the summary over seeds."""
+"""Study library (``mtcontrast.study``): grid expansion and validation, child params and folders, the summary over
+seeds."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mtcontrast.ablation import (
+from mtcontrast.config import Params, ParamsError, load_params
+from mtcontrast.config.ablation import AblationParams
+from mtcontrast.study import (
     DELTA_M_COLUMN,
     AblationChildError,
     ChildResult,
@@ -24,8 +27,6 @@ from mtcontrast.ablation import (
     write_child_dir,
     write_summary,
 )
-from mtcontrast.config import Params, ParamsError, load_params
-from mtcontrast.config.ablation import AblationParams
 
 GRID = {"loss.contrast.enabled": [False, True], "loss.contrast.weight": [0.3, 1.0], "seed": [0, 1]}
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from mtcontrast.config.data import AugmentParams, DataParams
+from mtcontrast.config import AugmentParams, Params, load_params
 from mtcontrast.data.dataset import MultiTaskDataset, build_dataset, build_loader
 from mtcontrast.data.errors import DataError
 from mtcontrast.data.layouts import write_nyud_sample, write_nyud_splits
-from mtcontrast.data.transforms import crop_to_native, item_meta
+from mtcontrast.data.transforms import EvalTransform, crop_to_native, item_meta
 
 H, W = 24, 40
 TRAIN_IDS, VAL_IDS = ["0001", "0002", "0003", "0004"], ["0005", "0006"]
@@ -26,7 +26,7 @@ def _raw_semseg(k: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> DataParams:
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Params:
     from mtcontrast.data import prepare_dataset
 
     root = tmp_path_factory.mktemp("nyudv2")
@@ -50,20 +50,24 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> DataParams:
     (root / "scenes_manifest.json").write_text(
         json.dumps({"layout": "nyudv2", "counts": {"train": 4, "val": 2}, "image_size": [H, W], "max_side": W})
     )
-    params = DataParams(
-        dataset="nyudv2",
-        root=root,
-        name="tiny",
-        prepared_dir=root.parent / f"{root.name}_prepared",
-        compression="none",
-        train_size=(16, 24),
-        eval_size=None,
+    params = load_params(
+        None,
+        [
+            "data.dataset=nyudv2",
+            f"data.root={root}",
+            "data.name=tiny",
+            f"data.prepared_dir={root.parent / f'{root.name}_prepared'}",
+            "data.compression=none",
+            "train.crop_size=[16, 24]",
+            "train.augment.scale=[0.5, 2.0]",
+            "eval.pad_to=null",
+        ],
     )
-    prepare_dataset(params, progress=False)
+    prepare_dataset(params.data, progress=False)
     return params
 
 
-def test_train_items_follow_the_batch_contract(prepared: DataParams) -> None:
+def test_train_items_follow_the_batch_contract(prepared: Params) -> None:
     ds = build_dataset(prepared, "train", seed=3)
     assert len(ds) == 4 and ds.tasks == ("semseg", "depth", "normals", "edge")
     item = ds[1]
@@ -76,7 +80,7 @@ def test_train_items_follow_the_batch_contract(prepared: DataParams) -> None:
     assert item["meta"]["size"].tolist() == [H, W]
 
 
-def test_items_are_reproducible_per_seed_epoch_and_index(prepared: DataParams) -> None:
+def test_items_are_reproducible_per_seed_epoch_and_index(prepared: Params) -> None:
     a, b = build_dataset(prepared, "train", seed=3), build_dataset(prepared, "train", seed=3)
     first = a[2]
     assert torch.equal(first["image"], b[2]["image"]) and torch.equal(first["semseg"], b[2]["semseg"])
@@ -87,7 +91,7 @@ def test_items_are_reproducible_per_seed_epoch_and_index(prepared: DataParams) -
     assert not torch.equal(first["image"], build_dataset(prepared, "train", seed=4)[2]["image"])
 
 
-def test_eval_items_crop_back_to_the_prepared_sample(prepared: DataParams) -> None:
+def test_eval_items_crop_back_to_the_prepared_sample(prepared: Params) -> None:
     from mtcontrast.data import PreparedSplit
 
     ds = build_dataset(prepared, "val", pad_multiple=32)
@@ -95,7 +99,7 @@ def test_eval_items_crop_back_to_the_prepared_sample(prepared: DataParams) -> No
     item = ds[0]
     assert item["image"].shape == (3, 32, 64)
     assert item["meta"]["pad"].tolist() == [4, 4, 12, 12]
-    split = PreparedSplit(prepared.prepared_path("val"))
+    split = PreparedSplit(prepared.data.prepared_path("val"))
     try:
         ref = split[0]
     finally:
@@ -109,18 +113,18 @@ def test_eval_items_crop_back_to_the_prepared_sample(prepared: DataParams) -> No
     assert torch.all(item["semseg"][:4] == 255) and torch.all(item["depth"][:, :, :12] == 0)
 
 
-def test_task_subset_and_bad_requests(prepared: DataParams, tmp_path: Path) -> None:
+def test_task_subset_and_bad_requests(prepared: Params, tmp_path: Path) -> None:
     ds = build_dataset(prepared, "train", tasks=("depth",))
     assert set(ds[0]) == {"image", "depth", "meta"}
     with pytest.raises(DataError, match=r"task\(s\) \['sal'\] requested but the split holds only"):
         build_dataset(prepared, "train", tasks=("semseg", "sal"))
     with pytest.raises(DataError, match="prepared split not found"):
-        MultiTaskDataset(tmp_path / "missing.h5", "train", prepared)
-    with pytest.raises(ValueError, match="split_kind = 'test'"):
-        MultiTaskDataset(prepared.prepared_path("train"), "test", prepared)  # type: ignore[arg-type]
+        MultiTaskDataset(tmp_path / "missing.h5", EvalTransform())
+    with pytest.raises(TypeError, match="transform = 'test': expected a TrainTransform or an EvalTransform"):
+        MultiTaskDataset(prepared.data.prepared_path("train"), "test")  # type: ignore[arg-type]
 
 
-def test_pickled_dataset_reopens_its_own_handle(prepared: DataParams) -> None:
+def test_pickled_dataset_reopens_its_own_handle(prepared: Params) -> None:
     ds = build_dataset(prepared, "train", seed=1)
     before = ds[0]
     clone = pickle.loads(pickle.dumps(ds))  # what a spawned worker receives, after the handle was opened here
@@ -129,8 +133,8 @@ def test_pickled_dataset_reopens_its_own_handle(prepared: DataParams) -> None:
     assert torch.equal(ds[0]["depth"], before["depth"])  # reopens after close
 
 
-def test_loader_batches_do_not_depend_on_worker_count(prepared: DataParams) -> None:
-    params = prepared.model_copy(update={"augment": AugmentParams()})
+def test_loader_batches_do_not_depend_on_worker_count(prepared: Params) -> None:
+    params = prepared.model_copy(update={"train": prepared.train.model_copy(update={"augment": AugmentParams()})})
     ds = build_dataset(params, "train", seed=7)
     ds.set_epoch(2)
     serial = list(build_loader(ds, batch_size=2, num_workers=0))

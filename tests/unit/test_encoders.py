@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import timm
 import torch
 
 import mtcontrast._compat  # noqa: F401  (before timm)
+
+# isort: split
+import timm
+
 from mtcontrast.config import EncoderParams
 from mtcontrast.models import ModelError, build_encoder
 

@@ -125,7 +125,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Params:
     from mtcontrast.data import prepare_dataset
     from mtcontrast.data.layouts import write_nyud_sample, write_nyud_splits
     from mtcontrast.engine.checkpoint import save_checkpoint
-    from mtcontrast.engine.trainer import build_training_model, run_dir_of
+    from mtcontrast.engine.trainer import build_training_model
 
     root = tmp_path_factory.mktemp("nyudv2")
     rng = np.random.default_rng(0)
@@ -164,9 +164,11 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Params:
     )
     prepare_dataset(params.data, progress=False)
     state = build_training_model(resolve_variant(params, "mtl_contrast"), load_weights=False).state_dict()
-    save_checkpoint(run_dir_of(params, "mtl_contrast") / "checkpoint.pt", {"model": state})
     host_only = {k: v for k, v in state.items() if k.startswith("host.")}  # `mtl`: the same host, no projectors
-    save_checkpoint(run_dir_of(params, "mtl") / "checkpoint.pt", {"model": host_only})
+    for variant, weights in (("mtl_contrast", state), ("mtl", host_only)):
+        stored = resolve_variant(params, variant).model_dump(mode="json")
+        payload = {"model": weights, "params": stored, "variant": variant, "step": 0}
+        save_checkpoint(params.train.run_paths(variant).checkpoint, payload)
     return params
 
 

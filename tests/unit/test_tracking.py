@@ -87,7 +87,7 @@ def test_tracked_run_logs_params_tags_and_batched_metrics(uri: str, tmp_path: Pa
     assert [m.value for m in c.get_metric_history(cb.run_id, "train/contrast/semseg_from_depth")] == [0.5] * 3
     p, tags = run.data.params, run.data.tags
     assert p["train.lr"] == "0.002" and p["model.tasks"] == "null" and p["loss.contrast.enabled"] == "true"
-    assert p["data.augment.scale"] == "[0.5, 2.0]" and p["model.encoder.name"] == "resnet18"
+    assert p["train.augment.scale"] == json.dumps(list(params.train.augment.scale)) and p["model.encoder.name"] == "resnet18"
     assert not [k for k in p if k.startswith(("variants.", "ablation."))]
     assert len(p) == len(tracking.runs.param_values(load_params(None, []))) > 90
     assert tags["variant"] == "mtl_contrast" and tags["host"] == "mtl_baseline" and tags["encoder"] == "resnet18"
@@ -256,11 +256,14 @@ def test_log_evaluation_logs_val_metrics_and_files(uri: str, tmp_path: Path) -> 
     out_dir.mkdir(parents=True)
     (out_dir / "metrics.json").write_text("{}")
     pd.DataFrame({"task": ["semseg"], "id": ["a"], "miou": [40.0]}).to_parquet(out_dir / "per_image.parquet")
-    result = EvalResult("mtl", {"semseg": {"miou": 41.5, "pixel_acc": 70.0}, "depth": {"rmse": 0.6}}, 3, 1.5, out_dir)
+    (out_dir / "figures").mkdir()
+    (out_dir / "figures" / "qualitative.png").write_bytes(b"png")
+    metrics = {"semseg": {"miou": 41.5, "pixel_acc": 70.0}, "depth": {"rmse": 0.6}}
+    result = EvalResult("mtl", metrics, 3, 1.5, out_dir, step=params.train.iterations)
     with pytest.raises(FileNotFoundError, match="mlflow_run.json"):
-        tracking.log_evaluation(params, "mtl", result, run_dir)
+        tracking.log_evaluation(result, run_dir)
     with tracking.tracked_run(params, "mtl", source="dvc:evaluate", run_dir=run_dir) as cb:
-        assert tracking.log_evaluation(params, "mtl", result, run_dir) == cb.run_id
+        assert tracking.log_evaluation(result, run_dir) == cb.run_id
     run = tracking.client().get_run(cb.run_id)
     assert run.data.metrics == {
         "val/semseg/miou": 41.5,
@@ -271,8 +274,9 @@ def test_log_evaluation_logs_val_metrics_and_files(uri: str, tmp_path: Path) -> 
     }
     names = sorted(a.path for a in tracking.client().list_artifacts(cb.run_id, "eval"))
     assert names == ["eval/metrics.json", "eval/per_image.parquet"]
-    # no checkpoint here, so the figures cannot be drawn: a tagged warning, not a failed run
-    assert run.info.status == "FINISHED" and "mtc.artifact_error.figures" in run.data.tags
+    assert [a.path for a in tracking.client().list_artifacts(cb.run_id, "figures")] == ["figures/qualitative.png"]
+    assert tracking.client().get_metric_history(cb.run_id, "val/depth/rmse")[0].step == params.train.iterations
+    assert run.info.status == "FINISHED"
 
 
 def test_logged_inference_model_loads_and_reproduces_predictions(uri: str, tmp_path: Path) -> None:

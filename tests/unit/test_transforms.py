@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.data import default_collate
 
-from mtcontrast.config.data import AugmentParams
+from mtcontrast.config import AugmentParams
 from mtcontrast.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -202,7 +202,7 @@ def test_eval_is_pad_only_and_crops_back_exactly() -> None:
 
 
 def test_eval_refuses_images_larger_than_eval_size() -> None:
-    with pytest.raises(ValueError, match=r"data.eval_size = \(4, 12\): image '0001' is 5×7"):
+    with pytest.raises(ValueError, match=r"eval.pad_to = \(4, 12\): image '0001' is 5×7"):
         EvalTransform((4, 12))(_sample(5, 7))
 
 

@@ -1,8 +1,8 @@
 """The one typed schema of ``params.yaml``, used by every stage, flow, CLI command and test.
 
-``load_params(path, overrides)`` reads the file, applies ``key.sub=value`` overrides (the syntax of
-``dvc exp run -S``) and validates. Any problem becomes a single :class:`ParamsError` that names the key and, for
-enumerations, the allowed values.
+``load_params(path, overrides, profile)`` reads the file, applies a profile's deltas (profiles/*.yaml) and then
+``key.sub=value`` overrides (the syntax of ``dvc exp run -S``) and validates. Any problem becomes a single
+:class:`ParamsError` that names the key and, for enumerations, the allowed values.
 """
 
 from __future__ import annotations
@@ -16,19 +16,22 @@ import yaml
 from pydantic import Field, ValidationError
 
 from mtcontrast.config.ablation import AblationParams
-from mtcontrast.config.base import Section
-from mtcontrast.config.data import AugmentParams, DataParams
+from mtcontrast.config.base import ParamsError, Section
+from mtcontrast.config.data import DataParams
 from mtcontrast.config.evaluation import EvalParams
 from mtcontrast.config.loss import ContrastParams, LossParams
 from mtcontrast.config.model import EncoderParams, ModelParams
+from mtcontrast.config.profile import cli_overrides, read_profile
 from mtcontrast.config.scenes import ScenesParams
-from mtcontrast.config.train import RunPaths, TrainParams
+from mtcontrast.config.train import AugmentParams, RunPaths, TrainParams
 from mtcontrast.config.variants import VariantParams
+from mtcontrast.tasks import DATASETS
 
 __all__ = [
     "AblationParams",
     "AugmentParams",
     "ContrastParams",
+    "DELETE",
     "DataParams",
     "EncoderParams",
     "EvalParams",
@@ -45,14 +48,13 @@ __all__ = [
     "load_params",
     "apply_overrides",
     "parse_overrides",
+    "profile_overrides",
+    "recipe_digest",
+    "validate",
     "resolve_variant",
 ]
 
 DEFAULT_PARAMS_FILE = Path("params.yaml")
-
-
-class ParamsError(ValueError):
-    """A params file or override that does not match the schema."""
 
 
 class Params(Section):
@@ -81,8 +83,6 @@ def resolve_variant(params: Params, name: str) -> Params:
     if name not in params.variants:
         raise ParamsError(f"unknown variant {name!r}; variants in params: {', '.join(params.variants)}")
     variant = params.variants[name]
-    from mtcontrast.tasks import DATASETS
-
     tasks_of_dataset = DATASETS[params.data.dataset].tasks
     unknown = [] if variant.tasks == "all" else [t for t in variant.tasks if t not in tasks_of_dataset]
     if unknown:
@@ -97,11 +97,40 @@ def resolve_variant(params: Params, name: str) -> Params:
     return params.model_copy(update={"model": model, "loss": loss})
 
 
+class _Delete:
+    """A singleton that survives copies and pickling (overrides are deep-copied and sent to Prefect workers)."""
+
+    def __repr__(self) -> str:
+        return "<delete>"
+
+    def __copy__(self) -> _Delete:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Delete:
+        return self
+
+    def __reduce__(self) -> str:
+        return "DELETE"
+
+
+DELETE: Any = _Delete()
+"""The value of a ``~key`` override: remove the key (as ``dvc exp run -S ~key`` does)."""
+
+
 def parse_overrides(overrides: Iterable[str]) -> list[tuple[list[str], Any]]:
-    """Split ``a.b.c=value`` strings; values are parsed as YAML (``3`` → int, ``[1,2]`` → list, ``null``)."""
-    parsed = []
+    """Split ``a.b.c=value`` strings; values are parsed as YAML (``3`` → int, ``[1,2]`` → list, ``null``).
+
+    The Hydra prefixes that ``dvc exp run -S`` needs are accepted too: ``+key=value`` / ``++key=value`` (add a key
+    params.yaml lacks; the same as ``key=value`` here) and ``~key`` (remove it: the value is :data:`DELETE`)."""
+    parsed: list[tuple[list[str], Any]] = []
     for item in overrides:
-        key, sep, raw = item.partition("=")
+        if item.startswith("~"):
+            key = item[1:].strip()
+            if not key or "=" in key:
+                raise ParamsError(f"override {item!r}: expected ~KEY.SUB (remove a key, as in `dvc exp run -S`)")
+            parsed.append((key.split("."), DELETE))
+            continue
+        key, sep, raw = item.removeprefix("++").removeprefix("+").partition("=")
         if not sep or not key.strip():
             raise ParamsError(f"override {item!r}: expected KEY.SUB=VALUE (the `dvc exp run -S` syntax)")
         try:
@@ -112,16 +141,25 @@ def parse_overrides(overrides: Iterable[str]) -> list[tuple[list[str], Any]]:
     return parsed
 
 
-def _apply(tree: dict[str, Any], path: list[str], value: Any) -> None:
+def _apply(tree: dict[str, Any], path: list[str], value: Any, what: str = "override") -> None:
+    """Set (or with :data:`DELETE` remove) one dotted key of the raw tree; ``what`` names the source in errors."""
+    dotted = ".".join(path)
     node = tree
     for i, part in enumerate(path[:-1]):
         child = node.get(part)
+        if value is DELETE and not isinstance(child, dict):
+            raise ParamsError(f"{what} ~{dotted}: no such key to remove")
         if child is None:
             child = node[part] = {}
         if not isinstance(child, dict):
-            raise ParamsError(f"override {'.'.join(path)}: {'.'.join(path[: i + 1])} is not a section")
+            raise ParamsError(f"{what} {dotted}: {'.'.join(path[: i + 1])} is not a section")
         node = child
-    node[path[-1]] = value
+    if value is not DELETE:
+        node[path[-1]] = value
+    elif path[-1] in node:
+        del node[path[-1]]
+    else:
+        raise ParamsError(f"{what} ~{dotted}: no such key to remove")
 
 
 def _describe(err: Mapping[str, Any], source: str) -> str:
@@ -164,28 +202,46 @@ def validate(tree: Mapping[str, Any], source: str = "params") -> Params:
         raise ParamsError("\n".join(lines)) from None
 
 
-def load_params(path: str | Path | None = DEFAULT_PARAMS_FILE, overrides: Iterable[str] = ()) -> Params:
-    """Load ``params.yaml`` (or only defaults when ``path`` is None) and apply ``key.sub=value`` overrides."""
-    tree: dict[str, Any] = {}
-    source = "defaults"
-    if path is not None:
-        path = Path(path)
-        source = str(path)
-        if not path.is_file():
-            raise ParamsError(f"{path}: params file not found")
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            raise ParamsError(f"{path}: not valid YAML ({err})") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ParamsError(f"{path}: expected a mapping of sections at the top level")
-        tree = copy.deepcopy(loaded or {})
+def _read_tree(path: str | Path | None) -> tuple[dict[str, Any], str]:
+    """The raw mapping of a params file (empty for None: only defaults) and its name for error messages."""
+    if path is None:
+        return {}, "defaults"
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: params file not found")
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML ({err})") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections at the top level")
+    return copy.deepcopy(loaded or {}), str(path)
+
+
+def load_params(
+    path: str | Path | None = DEFAULT_PARAMS_FILE, overrides: Iterable[str] = (), profile: str | Path | None = None
+) -> Params:
+    """Load ``params.yaml`` (or only defaults when ``path`` is None), apply the deltas of ``profile`` (a file of
+    ``dotted.key: value`` lines, profiles/*.yaml) and then ``key.sub=value`` overrides."""
+    tree, source = _read_tree(path)
+    if profile is not None:
+        for key, value in read_profile(profile, Params).items():
+            _apply(tree, key.split("."), copy.deepcopy(value), f"{profile}:")
+        source += f" + profile {profile}"
+        validate(tree, source)  # so that a bad profile value is reported as the profile's, not an override's
     overrides = list(overrides)
     for keys, value in parse_overrides(overrides):
         _apply(tree, keys, value)
     if overrides:
         source += " (with overrides)"
     return validate(tree, source)
+
+
+def profile_overrides(profile: str | Path, path: str | Path = DEFAULT_PARAMS_FILE) -> list[str]:
+    """The deltas of ``profile`` as ``dvc exp run -S`` values against the params file ``path`` (``mtc profile``):
+    ``load_params(path, profile_overrides(profile, path)) == load_params(path, profile=profile)``."""
+    tree, _ = _read_tree(path)
+    return cli_overrides(read_profile(profile, Params), tree, str(profile))
 
 
 def apply_overrides(base: Params, overrides: Mapping[str, Any], source: str = "overrides") -> Params:
@@ -196,8 +252,27 @@ def apply_overrides(base: Params, overrides: Mapping[str, Any], source: str = "o
     return validate(tree, source)
 
 
+# Sections that do not change what a training computes (evaluation, other runs, the raw scenes, study grids) and
+# train keys that only change how fast it runs.
+_NOT_RECIPE = ("eval", "variants", "scenes", "ablation")
+_NOT_RECIPE_TRAIN = ("threads", "log_every", "checkpoint_every")
+
+
+def recipe_digest(resolved: Params, data_fingerprint: str = "") -> str:
+    """Identity of one training: the resolved params that change its result, and the fingerprint of the prepared
+    train split it reads. The checkpoint resumes only under the same digest, and the MLflow run is re-opened
+    only under it, so "same training?" has one answer."""
+    import hashlib
+    import json
+
+    tree = {k: v for k, v in resolved.model_dump(mode="json").items() if k not in _NOT_RECIPE}
+    tree["train"] = {k: v for k, v in tree["train"].items() if k not in _NOT_RECIPE_TRAIN}
+    blob = json.dumps({"recipe": tree, "data": data_fingerprint}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def flatten(params: Section, prefix: str = "") -> dict[str, Any]:
-    """``{"data.augment.scale": (0.5, 2.0), ...}``: the resolved params as flat keys (for logging)."""
+    """``{"train.augment.scale": (0.5, 2.0), ...}``: the resolved params as flat keys (for logging)."""
     out: dict[str, Any] = {}
     for key, value in params.model_dump(mode="json").items():
         _flatten_into(out, f"{prefix}{key}", value)

@@ -1,4 +1,5 @@
-"""``data``: which dataset folder to prepare, where the HDF5 goes, and the train/eval transforms."""
+"""``data``: which raw dataset folder ``prepare`` decodes and where the HDF5 goes (every key is a ``prepare`` input;
+the transforms live in ``train`` and ``eval``, so changing them never re-prepares the data)."""
 
 from __future__ import annotations
 
@@ -8,30 +9,20 @@ from typing import Literal
 from pydantic import Field
 
 from mtcontrast.config.base import Section
+from mtcontrast.tasks import DATASETS
 
-
-class AugmentParams(Section):
-    """Training augmentation of docs/benchmark-protocol.md §3.1 (ATRC / InvPT)."""
-
-    scale: tuple[float, float] = (0.5, 2.0)  # random rescale range; depth is divided by the scale
-    cat_max_ratio: float = Field(0.75, gt=0.0, le=1.0)  # crop redraw rule on semseg
-    flip: bool = True  # horizontal flip, p = 0.5, negates normals x
-    photometric: bool = True  # brightness / contrast / saturation / hue, each p = 0.5
+DatasetName = Literal[tuple(DATASETS)]  # the registry's keys: dataset names live in tasks.py only
 
 
 class DataParams(Section):
-    """Which raw folder ``prepare`` decodes (adapter = layout), where the HDF5 goes, and the transforms."""
+    """Which raw folder ``prepare`` decodes (adapter = layout) and where the HDF5 goes."""
 
-    dataset: Literal["nyudv2", "nyud_mt", "pascal_context"] = "nyudv2"  # adapter = expected raw layout
+    dataset: DatasetName = "nyudv2"  # adapter = expected raw layout
     root: Path = Path("data/raw/scenes/nyudv2")  # raw dataset folder in that layout
     name: str = "scenes_nyudv2"  # prepared output: <prepared_dir>/<name>/{train,val}.h5
     prepared_dir: Path = Path("data/prepared")
     limit: int | None = Field(None, ge=1)  # keep the first N ids of each split (quick subsets)
     compression: Literal["gzip", "lzf", "none"] = "gzip"  # HDF5 filter; none reads ~3-6x faster at ~5x the disk
-    train_size: tuple[int, int] = (128, 160)  # H, W of training crops
-    eval_size: tuple[int, int] | None = None  # centre-pad target at eval; None: pad to the encoder stride
-    augment: AugmentParams = Field(default_factory=AugmentParams)
-    num_workers: int = Field(0, ge=0)
 
     def prepared_path(self, split: str) -> Path:
         return self.prepared_dir / self.name / f"{split}.h5"

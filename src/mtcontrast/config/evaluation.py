@@ -11,9 +11,10 @@ from mtcontrast.config.base import Section
 
 class EvalParams(Section):
     batch_size: int = Field(4, ge=1)
+    pad_to: tuple[int, int] | None = None  # centre-pad target H, W; None: pad to the encoder stride (never resizes)
     sal_protocol: Literal["invpt", "atrc", "mtinet"] = "invpt"  # logged with every saliency result
     edge_nms: bool = True  # SEISM "nms" reader (default) vs "plain" thresholding
-    edge_threshold_step: int = Field(1, ge=1)  # use every k-th threshold of the protocol set (1 = all 101 / 99)
+    edge_threshold_step: int = Field(4, ge=1)  # every k-th threshold of the protocol set (1 = all 101 / 99)
     export_edges: bool = False  # also write SEISM PNGs (uint8, native size) under <run>/eval/seism/edge/
     limit: int | None = Field(None, ge=1)  # evaluate the first N val images only (smoke tests)
     workers: int | None = Field(None, ge=1)  # processes for the edge matcher (the slow metric); null = all CPUs

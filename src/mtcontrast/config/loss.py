@@ -22,7 +22,7 @@ class ContrastParams(Section):
     proj_dim: int = Field(128, ge=1)
     proj_lr_mult: float = Field(1.0, gt=0.0)
     align: Literal["grid", "full_res"] = "grid"
-    anchors_per_image: int = Field(512, ge=1)
+    anchors_per_image: int = Field(128, ge=1)  # per image and target; paper profiles: 512 (larger grids)
     candidates: int = Field(64, ge=1)
     negatives: int = Field(32, ge=1)  # infonce negatives per anchor
     balance: bool = True  # class / bin balanced anchors

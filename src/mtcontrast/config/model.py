@@ -9,6 +9,12 @@ from pydantic import Field
 
 from mtcontrast.config.base import Section
 
+HOST_NAMES: tuple[str, ...] = ("mtl_baseline", "padnet", "mtinet")
+"""The values of ``model.host``: the one list of host names. The torch registry ``HOSTS``
+(mtcontrast/models/hosts/__init__.py) checks at import that it registers exactly these, so the schema can name them
+without importing torch."""
+HostName = Literal[HOST_NAMES]  # built from the tuple, so the names live in one place
+
 
 class EncoderParams(Section):
     name: str = "resnet18"  # any timm model that supports features_only=True
@@ -19,7 +25,7 @@ class EncoderParams(Section):
 
 
 class ModelParams(Section):
-    host: Literal["mtl_baseline", "padnet", "mtinet"] = "mtl_baseline"
+    host: HostName = "mtl_baseline"
     encoder: EncoderParams = Field(default_factory=EncoderParams)
     tasks: list[str] | None = None  # subset of the dataset's tasks; None: all (one task = single-task baseline)
     head_channels: int = Field(64, ge=8)  # width of the task decoder features (the regulariser's tap)

@@ -58,8 +58,17 @@ class RunPaths:
         return self.eval_dir / "figures"
 
 
+class AugmentParams(Section):
+    """Training augmentation of docs/benchmark-protocol.md §3.1 (ATRC / InvPT)."""
+
+    scale: tuple[float, float] = (0.8, 1.25)  # random rescale range, depth divided by it; protocol: (0.5, 2.0)
+    cat_max_ratio: float = Field(0.75, gt=0.0, le=1.0)  # crop redraw rule on semseg
+    flip: bool = True  # horizontal flip, p = 0.5, negates normals x
+    photometric: bool = True  # brightness / contrast / saturation / hue, each p = 0.5
+
+
 class TrainParams(Section):
-    iterations: int = Field(300, ge=1)
+    iterations: int = Field(250, ge=1)
     batch_size: int = Field(4, ge=1)  # per process; DDP multiplies it by the world size
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     lr: float = Field(1e-3, gt=0.0)
@@ -73,6 +82,9 @@ class TrainParams(Section):
     log_every: int = Field(10, ge=1)
     checkpoint_every: int = Field(100, ge=1)
     max_nonfinite: int = Field(5, ge=1)  # abort after this many consecutive non-finite losses
+    crop_size: tuple[int, int] = (128, 160)  # H, W of training crops
+    augment: AugmentParams = Field(default_factory=AugmentParams)
+    num_workers: int = Field(0, ge=0)  # DataLoader worker processes
     runs_dir: Path = Path("runs")  # <runs_dir>/<variant>/ holds checkpoint, history, evaluation
 
     def run_paths(self, variant: str) -> RunPaths:

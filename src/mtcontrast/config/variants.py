@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Literal
 
 from mtcontrast.config.base import Section
+from mtcontrast.config.model import HostName
 
 
 class VariantParams(Section):
     tasks: Literal["all"] | list[str] = "all"
     contrast: bool = False
-    host: Literal["mtl_baseline", "padnet", "mtinet"] | None = None  # None: model.host
+    host: HostName | None = None  # None: model.host
 
     def is_single_task(self) -> bool:
         return isinstance(self.tasks, list) and len(self.tasks) == 1 and not self.contrast

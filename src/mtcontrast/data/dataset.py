@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from mtcontrast.config.data import DataParams
+from mtcontrast.config import Params
 from mtcontrast.data.errors import DataError
 from mtcontrast.data.prepared import PreparedSplit
 from mtcontrast.data.transforms import EvalTransform, TrainTransform, sample_seed
@@ -28,32 +28,27 @@ SplitKind = Literal["train", "eval"]
 class MultiTaskDataset(Dataset):
     """Samples of ``path`` (a prepared ``{train,val}.h5``) through the train or eval transform.
 
-    ``tasks``: the task maps to return (default: all the split holds). ``pad_multiple``: eval pad granularity when
-    ``data_params.eval_size`` is None (the encoder stride). Call :meth:`set_epoch` before each epoch; with
+    ``tasks``: the task maps to return (default: all the split holds); ``transform``: a :class:`TrainTransform`
+    (train split) or an :class:`EvalTransform` (evaluation). Call :meth:`set_epoch` before each epoch; with
     ``num_workers`` > 0 keep ``persistent_workers=False`` (as :func:`build_loader` does) so workers see the epoch.
     """
 
     def __init__(
         self,
         path: str | Path,
-        split_kind: SplitKind,
-        data_params: DataParams,
+        transform: TrainTransform | EvalTransform,
         tasks: tuple[str, ...] | list[str] | None = None,
         seed: int = 0,
-        pad_multiple: int = 32,
+        num_workers: int = 0,
     ) -> None:
         self.path = Path(path)
-        if split_kind not in ("train", "eval"):
-            raise ValueError(f"split_kind = {split_kind!r}: expected 'train' or 'eval'")
+        if not isinstance(transform, TrainTransform | EvalTransform):
+            raise TypeError(f"transform = {transform!r}: expected a TrainTransform or an EvalTransform")
         if not self.path.is_file():
             raise DataError(self.path, "prepared split not found; run `mtc prepare` (or `dvc repro prepare`) first")
-        self.split_kind: SplitKind = split_kind
-        self.num_workers = data_params.num_workers
-        self.transform: TrainTransform | EvalTransform = (
-            TrainTransform(tuple(data_params.train_size), data_params.augment)
-            if split_kind == "train"
-            else EvalTransform(data_params.eval_size, pad_multiple)
-        )
+        self.split_kind: SplitKind = "train" if isinstance(transform, TrainTransform) else "eval"
+        self.num_workers = int(num_workers)
+        self.transform = transform
         self.seed = int(seed)
         self.epoch = 0
         available = PreparedSplit(self.path).tasks  # reads attrs only; no handle stays open
@@ -65,6 +60,11 @@ class MultiTaskDataset(Dataset):
         self.tasks: tuple[str, ...] = self._split.tasks
         if len(self._split) == 0:
             raise DataError(self.path, "prepared split holds no samples; expected at least one")
+
+    @property
+    def fingerprint(self) -> str:
+        """``source_fingerprint`` of the prepared split (part of a training's recipe digest)."""
+        return self._split.info.source_fingerprint
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation stream of ``epoch`` (the item generators are seeded by (seed, epoch, index))."""
@@ -88,16 +88,22 @@ class MultiTaskDataset(Dataset):
 
 
 def build_dataset(
-    data_params: DataParams,
+    params: Params,
     split: str,
     tasks: tuple[str, ...] | list[str] | None = None,
-    seed: int = 0,
     pad_multiple: int = 32,
+    seed: int | None = None,
 ) -> MultiTaskDataset:
-    """The dataset of ``<prepared_dir>/<name>/<split>.h5``: the ``train`` split with train transforms, any other
-    split (``val``) with eval transforms."""
-    kind: SplitKind = "train" if split == "train" else "eval"
-    return MultiTaskDataset(data_params.prepared_path(split), kind, data_params, tasks, seed, pad_multiple)
+    """The dataset of ``<prepared_dir>/<name>/<split>.h5``: the ``train`` split with the ``train`` transforms
+    (crop, augmentation, workers), any other split (``val``) with the ``eval`` transform (centre-pad to
+    ``eval.pad_to`` or to ``pad_multiple``, the encoder stride). ``seed`` defaults to ``params.seed``."""
+    path = params.data.prepared_path(split)
+    if split == "train":
+        transform: TrainTransform | EvalTransform = TrainTransform(tuple(params.train.crop_size), params.train.augment)
+        workers = params.train.num_workers
+    else:
+        transform, workers = EvalTransform(params.eval.pad_to, pad_multiple), 0
+    return MultiTaskDataset(path, transform, tasks, params.seed if seed is None else seed, workers)
 
 
 def worker_init_fn(worker_id: int) -> None:
@@ -121,7 +127,7 @@ def build_loader(
     pin_memory: bool = False,
 ) -> DataLoader:
     """DataLoader with the project's defaults: shuffle and drop_last for train, neither for eval; workers from
-    ``data.num_workers``; a seeded shuffle order; non-persistent workers so :meth:`set_epoch` reaches them."""
+    ``train.num_workers``; a seeded shuffle order; non-persistent workers so :meth:`set_epoch` reaches them."""
     is_train = dataset.split_kind == "train"
     workers = dataset.num_workers if num_workers is None else num_workers
     generator = torch.Generator().manual_seed(dataset.seed if seed is None else seed)

@@ -86,8 +86,14 @@ def _fingerprint(
     adapter: DatasetAdapter, params: DataParams, plans: dict[str, SplitPlan], expected: Expectations
 ) -> str:
     """Hash of everything the output depends on: schema, adapter, subset, compression, manifest, files."""
-    head = {"schema": SCHEMA_VERSION, "dataset": adapter.name, "limit": params.limit, "compression": params.compression,
-            "expected": expected.as_dict(), "splits": {s: p.digest for s, p in plans.items()}}
+    head = {
+        "schema": SCHEMA_VERSION,
+        "dataset": adapter.name,
+        "limit": params.limit,
+        "compression": params.compression,
+        "expected": expected.as_dict(),
+        "splits": {s: p.digest for s, p in plans.items()},
+    }
     return hashlib.sha256(json.dumps(head, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -106,8 +112,11 @@ def _make_out_dir(out_dir: Path) -> list[Path]:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise DataError(out_dir, f"cannot create output folder ({err.strerror}); expected a writable directory "
-                        "(data.prepared_dir / data.name)") from None
+        raise DataError(
+            out_dir,
+            f"cannot create output folder ({err.strerror}); expected a writable directory "
+            "(data.prepared_dir / data.name)",
+        ) from None
     if not os.access(out_dir, os.W_OK | os.X_OK):
         raise DataError(out_dir, "output folder is not writable; expected a writable directory (data.prepared_dir)")
     return created
@@ -125,13 +134,23 @@ def _remove_stale_temps(out_dir: Path) -> None:
 
 
 def _write_split(
-    adapter: DatasetAdapter, split: str, plan: SplitPlan, path: Path, params: DataParams, attrs: dict[str, Any],
+    adapter: DatasetAdapter,
+    split: str,
+    plan: SplitPlan,
+    path: Path,
+    params: DataParams,
+    attrs: dict[str, Any],
     progress: bool,
 ) -> dict[str, Any]:
     stats = SplitStats(adapter.name)
     writer = PreparedWriter(
-        path, count=len(plan.ids), max_size=plan.max_size, tasks=adapter.spec.tasks,
-        compression=params.compression, attrs={**attrs, "split": split}, normals_encoding=adapter.normals_encoding,
+        path,
+        count=len(plan.ids),
+        max_size=plan.max_size,
+        tasks=adapter.spec.tasks,
+        compression=params.compression,
+        attrs={**attrs, "split": split},
+        normals_encoding=adapter.normals_encoding,
     )
     try:
         for i, sid in enumerate(tqdm(plan.ids, desc=f"prepare {split}", unit="img", disable=not progress)):
@@ -170,8 +189,16 @@ def prepare_dataset(params: DataParams, *, progress: bool = True, force: bool = 
     existing = None if force else _up_to_date(out_dir, fingerprint)
     if existing is not None:
         result = PrepareSummary(
-            params.name, adapter.name, adapter.variant, out_dir, paths, {s: len(p) for s, p in existing.items()},
-            {s: p.info.check_summary for s, p in existing.items()}, fingerprint, time.perf_counter() - start, True,
+            params.name,
+            adapter.name,
+            adapter.variant,
+            out_dir,
+            paths,
+            {s: len(p) for s, p in existing.items()},
+            {s: p.info.check_summary for s, p in existing.items()},
+            fingerprint,
+            time.perf_counter() - start,
+            True,
         )
         print(result.format())
         return result
@@ -179,10 +206,14 @@ def prepare_dataset(params: DataParams, *, progress: bool = True, force: bool = 
     created = _make_out_dir(out_dir)
     _remove_stale_temps(out_dir)
     attrs = {
-        "dataset": adapter.name, "variant": adapter.variant, "source_root": str(Path(params.root).resolve()),
-        "source_fingerprint": fingerprint, "class_names": json.dumps(adapter.spec.class_names),
+        "dataset": adapter.name,
+        "variant": adapter.variant,
+        "source_root": str(Path(params.root).resolve()),
+        "source_fingerprint": fingerprint,
+        "class_names": json.dumps(adapter.spec.class_names),
         "ignore": json.dumps({t: IGNORE_VALUES[t] for t in adapter.spec.tasks}),
-        "expectations": json.dumps(expected.as_dict()), "limit": params.limit or 0,
+        "expectations": json.dumps(expected.as_dict()),
+        "limit": params.limit or 0,
         "created_by": f"mtcontrast {__version__}",
     }
     temps = {split: out_dir / f".{split}.h5.tmp-{os.getpid()}" for split in SPLITS}
@@ -192,7 +223,9 @@ def prepare_dataset(params: DataParams, *, progress: bool = True, force: bool = 
             try:
                 checks[split] = _write_split(adapter, split, plans[split], temps[split], params, attrs, progress)
             except OSError as err:  # disk full, quota, permissions while writing
-                raise DataError(temps[split], f"cannot write prepared split ({err}); expected a writable folder")
+                raise DataError(
+                    temps[split], f"cannot write prepared split ({err}); expected a writable folder"
+                ) from None
         for split in SPLITS:
             os.replace(temps[split], paths[split])
     except BaseException:
@@ -208,8 +241,17 @@ def prepare_dataset(params: DataParams, *, progress: bool = True, force: bool = 
     if params.limit is not None:
         notes.append(f"  subset: first {params.limit} ids per split (data.limit); split counts not checked")
     result = PrepareSummary(
-        params.name, adapter.name, adapter.variant, out_dir, paths, {s: len(p.ids) for s, p in plans.items()},
-        checks, fingerprint, time.perf_counter() - start, False, notes,
+        params.name,
+        adapter.name,
+        adapter.variant,
+        out_dir,
+        paths,
+        {s: len(p.ids) for s, p in plans.items()},
+        checks,
+        fingerprint,
+        time.perf_counter() - start,
+        False,
+        notes,
     )
     print(result.format())
     return result

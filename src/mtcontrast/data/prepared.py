@@ -64,7 +64,12 @@ STORAGE: dict[str, TaskStorage] = {
     "normals_valid": TaskStorage("uint8", None, 0),  # only with the unit_png8 normals encoding
 }
 IGNORE_VALUES: dict[str, Any] = {
-    "semseg": 255, "human_parts": 255, "depth": 0.0, "normals": "zero vector", "edge": None, "sal": None,
+    "semseg": 255,
+    "human_parts": 255,
+    "depth": 0.0,
+    "normals": "zero vector",
+    "edge": None,
+    "sal": None,
 }
 
 
@@ -156,7 +161,9 @@ def _json_attr(attrs: Mapping[str, Any], key: str, path: Path) -> Any:
     try:
         return json.loads(attrs[key])
     except (KeyError, TypeError, ValueError):
-        raise DataError(path, f"attribute {key!r} missing or not JSON; expected a file written by `mtc prepare`")
+        raise DataError(
+            path, f"attribute {key!r} missing or not JSON; expected a file written by `mtc prepare`"
+        ) from None
 
 
 class PreparedSplit:

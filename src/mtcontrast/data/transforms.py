@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import torch
 
-from mtcontrast.config.data import AugmentParams
+from mtcontrast.config.train import AugmentParams
 from mtcontrast.tasks import DISCRETE_TASKS, IGNORE_INDEX
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -105,9 +105,7 @@ def _crop_ok(semseg: np.ndarray, cat_max_ratio: float) -> bool:
     return bool(np.count_nonzero(counts) > 1 and counts.max() < cat_max_ratio * total)
 
 
-def random_crop(
-    sample: Sample, rng: np.random.Generator, size: tuple[int, int], cat_max_ratio: float = 0.75
-) -> Sample:
+def random_crop(sample: Sample, rng: np.random.Generator, size: tuple[int, int], cat_max_ratio: float = 0.75) -> Sample:
     """Random window of at most ``size`` (H, W) (mmseg / ATRC RandomCrop). With ``cat_max_ratio`` < 1 and a semseg
     map, up to 10 redraws until no class covers ≥ that share of the crop's labelled pixels; the 11th draw is kept
     otherwise. A side shorter than ``size`` is kept whole (and padded later)."""
@@ -258,10 +256,10 @@ class TrainTransform:
 
     def __post_init__(self) -> None:
         if len(self.size) != 2 or min(self.size) < 1:
-            raise ValueError(f"data.train_size = {self.size}: expected two positive ints (H, W)")
+            raise ValueError(f"train.crop_size = {self.size}: expected two positive ints (H, W)")
         lo, hi = self.augment.scale
         if not 0 < lo <= hi:
-            raise ValueError(f"data.augment.scale = {self.augment.scale}: expected 0 < min <= max")
+            raise ValueError(f"train.augment.scale = {self.augment.scale}: expected 0 < min <= max")
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> dict[str, Any]:
         original = _original_size(sample)
@@ -303,8 +301,8 @@ class EvalTransform:
         if h > target[0] or w > target[1]:
             sid = sample.get("meta", {}).get("id", "?")
             raise ValueError(
-                f"data.eval_size = {tuple(target)}: image {sid!r} is {h}×{w}, larger than the eval pad target "
-                "(eval never resizes); set data.eval_size to at least the largest image size"
+                f"eval.pad_to = {tuple(target)}: image {sid!r} is {h}×{w}, larger than the eval pad target "
+                "(eval never resizes); set eval.pad_to to at least the largest image size"
             )
         original = _original_size(sample)
         sample = {**sample, "image": normalize_image(sample["image"])}

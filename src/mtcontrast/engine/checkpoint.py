@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: recipe_digest; params with train.crop_size / augment and eval.pad_to
 
 
 def git_commit(cwd: Path | None = None) -> str:

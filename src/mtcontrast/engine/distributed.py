@@ -51,15 +51,6 @@ def init_distributed(device_choice: str = "auto") -> DistEnv:
     return DistEnv(rank, world, local_rank, device)
 
 
-def all_reduce_sum(array: torch.Tensor, env: DistEnv) -> torch.Tensor:
-    """Sum a tensor over ranks (float64 on CPU keeps the sums of counts exact)."""
-    if not env.enabled:
-        return array
-    out = array.detach().to(torch.float64).cpu().clone()
-    dist.all_reduce(out, op=dist.ReduceOp.SUM)
-    return out
-
-
 def all_gather_objects(obj: object, env: DistEnv) -> list[object]:
     if not env.enabled:
         return [obj]

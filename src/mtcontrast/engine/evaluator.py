@@ -18,18 +18,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
-from mtcontrast.config import EvalParams, Params, resolve_variant
-from mtcontrast.engine.checkpoint import load_checkpoint
+from mtcontrast.config import EvalParams, Params
+from mtcontrast.data.prepared import PreparedSplit
 from mtcontrast.engine.distributed import DistEnv, all_gather_objects, init_distributed
-from mtcontrast.engine.trainer import build_training_model, run_dir_of
+from mtcontrast.engine.predict import predict
+from mtcontrast.engine.trained import Trained, load_trained
 from mtcontrast.metrics import Meter, build_meter
 from mtcontrast.metrics.score import feed
 from mtcontrast.tasks import dataset_spec
 
 log = logging.getLogger(__name__)
+
+PANEL_IMAGES = 4  # val images kept for the qualitative panel (input | GT | prediction per task)
+CONFUSION_TASKS = ("semseg", "human_parts")
 
 
 @dataclass
@@ -40,6 +43,10 @@ class EvalResult:
     seconds: float
     out_dir: Path
     protocols: dict[str, Any] = field(default_factory=dict)
+    dataset: str = ""
+    step: int = 0  # training step of the evaluated checkpoint
+    panels: list[tuple[str, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]] = field(default_factory=list)
+    confusion: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def protocol_of(cfg: EvalParams) -> dict[str, str]:
@@ -58,86 +65,39 @@ def edge_options(cfg: EvalParams, export_dir: Path) -> dict[str, Any]:
     return options
 
 
-def postprocess(task: str, pred: torch.Tensor) -> torch.Tensor:
-    """Network output (B×C×H×W) → the score()-convention prediction (B×H×W or B×H×W×3)."""
-    pred = pred.float()
-    if task in ("semseg", "human_parts"):
-        return pred.argmax(1).to(torch.uint8)
-    if task == "depth":
-        return pred[:, 0].clamp_min(0.0)
-    if task == "normals":
-        return torch.nn.functional.normalize(pred, dim=1).permute(0, 2, 3, 1)
-    if task == "edge":
-        return torch.sigmoid(pred[:, 0])
-    if task == "sal":
-        return torch.softmax(pred, 1)[:, 1]
-    raise KeyError(task)
-
-
-def _same_shape_batches(dataset: Any, indices: list[int], batch_size: int) -> Any:
-    """Consecutive items grouped while their padded shape agrees (PASCAL sizes vary unless eval_size is set)."""
-    from torch.utils.data import default_collate
-
-    pending: list[dict[str, Any]] = []
-    for i in indices:
-        item = dataset[i]
-        if pending and (len(pending) == batch_size or item["image"].shape != pending[0]["image"].shape):
-            yield default_collate(pending)
-            pending = []
-        pending.append(item)
-    if pending:
-        yield default_collate(pending)
-
-
-def load_inference_host(params: Params, variant: str, device: torch.device) -> torch.nn.Module:
-    """The exported host of a trained variant (projectors dropped), in eval mode."""
-    from mtcontrast.models import export_inference
-
-    ckpt_path = run_dir_of(params, variant) / "checkpoint.pt"
-    if not ckpt_path.is_file():
-        raise FileNotFoundError(f"{ckpt_path}: no checkpoint; run `mtc train --variant {variant}` first")
-    ckpt = load_checkpoint(ckpt_path)
-    model = build_training_model(params, load_weights=False)
-    model.load_state_dict(ckpt["model"])
-    return export_inference(model).to(device)
-
-
-@torch.no_grad()
-def evaluate_variant(params: Params, variant: str, *, progress: bool = True) -> EvalResult:
-    """Score ``variant`` on val; writes ``<run>/eval/metrics.json`` and ``per_image.parquet`` (rank 0)."""
-    from mtcontrast.data.dataset import MultiTaskDataset
-    from mtcontrast.data.prepared import PreparedSplit
-    from mtcontrast.data.transforms import crop_to_native, item_meta
-
-    p = resolve_variant(params, variant)
-    env: DistEnv = init_distributed(p.train.device)
+def evaluate_variant(
+    params: Params, variant: str, *, trained: Trained | None = None, progress: bool = True
+) -> EvalResult:
+    """Score the checkpoint of ``variant`` (``<train.runs_dir>/<variant>/checkpoint.pt``) on val with the current
+    ``eval`` params; writes ``<run>/eval/metrics.json``, ``per_image.parquet`` and ``confusion.npz`` (rank 0).
+    The model and its data come from the checkpoint's stored params (``trained``, when already loaded)."""
+    paths = params.train.run_paths(variant)
+    env: DistEnv = init_distributed(params.train.device)
+    if trained is None:
+        trained = load_trained(paths.checkpoint, env.device)
+    host = trained.host.to(env.device).eval()
+    p = trained.params.model_copy(update={"eval": params.eval})  # the training's data and model, today's protocol
     spec = dataset_spec(p.data.dataset)
-    host = load_inference_host(p, variant, env.device)
     tasks = tuple(host.tasks)
-    val_path = p.data.prepared_path("val")
-    dataset = MultiTaskDataset(val_path, "eval", p.data, tasks=tasks, seed=p.seed, pad_multiple=host.pad_multiple)
-    n = len(dataset) if p.eval.limit is None else min(len(dataset), p.eval.limit)
+    with PreparedSplit(p.data.prepared_path("val")) as split:
+        n = len(split) if p.eval.limit is None else min(len(split), p.eval.limit)
     indices = list(range(env.rank, n, env.world_size))
-    edge_kw = edge_options(p.eval, run_dir_of(p, variant) / "eval" / "seism")
+    edge_kw = edge_options(p.eval, paths.seism_dir)
     meters = {t: build_meter(t, spec, protocol_of(p.eval), **(edge_kw if t == "edge" else {})) for t in tasks}
     edge_items: list[tuple[str, np.ndarray, np.ndarray]] = []  # the slow meter: fed in parallel at the end
+    panels = []
 
     t0 = time.perf_counter()
     bar = tqdm(total=len(indices), desc=f"eval {variant}", disable=not (progress and env.is_main), dynamic_ncols=True)
-    with PreparedSplit(val_path) as gt_split:
-        for batch in _same_shape_batches(dataset, indices, p.eval.batch_size):
-            out = host(batch["image"].to(env.device))["final"]
-            preds = {t: postprocess(t, out[t]).cpu().numpy() for t in tasks}
-            for j in range(batch["image"].shape[0]):
-                meta = item_meta(batch["meta"], j)
-                gt = gt_split[int(meta["index"])]
-                for t in tasks:
-                    pred = crop_to_native(preds[t][j], meta) if preds[t].ndim == 3 else _crop_hwc(preds[t][j], meta)
-                    if t == "edge":
-                        edge_items.append((gt["meta"]["id"], np.ascontiguousarray(pred), gt[t]))
-                    else:
-                        meters[t].update(pred, gt[t], id=gt["meta"]["id"])
-            bar.update(batch["image"].shape[0])
+    for pr in predict(host, p, indices=indices):
+        for t in tasks:
+            if t == "edge":
+                edge_items.append((pr.id, pr.pred[t], pr.gt[t]))
+            else:
+                meters[t].update(pr.pred[t], pr.gt[t], id=pr.id)
+        if pr.index < PANEL_IMAGES:
+            panels.append((pr.id, pr.gt["image"], {t: pr.gt[t] for t in tasks}, pr.pred))
+        bar.update(1)
     bar.close()
     if edge_items:
         workers = p.eval.workers or os.cpu_count() or 1
@@ -146,6 +106,7 @@ def evaluate_variant(params: Params, variant: str, *, progress: bool = True) -> 
         feed(meters["edge"], edge_items, workers=workers)
 
     states = all_gather_objects({t: m.state() for t, m in meters.items()}, env)
+    gathered_panels = all_gather_objects(panels, env)
     merged = {t: type(meters[t]).from_states([s[t] for s in states], **meters[t].config()) for t in tasks}
     metrics = {t: m.compute() for t, m in merged.items()}
     protocols = {
@@ -155,19 +116,15 @@ def evaluate_variant(params: Params, variant: str, *, progress: bool = True) -> 
         "edge_max_dist": spec.edge_max_dist,
         "resolution": "native (centre-pad, padding cropped)",
     }
-    out_dir = run_dir_of(p, variant) / "eval"
-    result = EvalResult(variant, metrics, n, time.perf_counter() - t0, out_dir, protocols)
+    seconds = time.perf_counter() - t0
+    result = EvalResult(variant, metrics, n, seconds, paths.eval_dir, protocols, p.data.dataset, trained.step)
+    result.panels = sorted((x for part in gathered_panels for x in part), key=lambda x: x[0])[:PANEL_IMAGES]
+    result.confusion = {t: m.state()["confusion"] for t, m in merged.items() if t in CONFUSION_TASKS}
     if env.is_main:
         write_eval_outputs(result, merged)
         if progress:
             print(format_eval_summary(result))
     return result
-
-
-def _crop_hwc(array: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
-    from mtcontrast.data.transforms import crop_to_native
-
-    return np.moveaxis(crop_to_native(np.moveaxis(array, -1, 0), meta), 0, -1)
 
 
 def write_eval_outputs(result: EvalResult, meters: dict[str, Meter]) -> None:

@@ -21,9 +21,6 @@ class IterationSampler:
         self.n, self.batch_size, self.seed, self.rank, self.world_size = n, batch_size, seed, rank, world_size
         self.steps_per_epoch = n // global_batch
 
-    def epoch_of(self, step: int) -> int:
-        return step // self.steps_per_epoch
-
     def _perm(self, epoch: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(self.n, generator=g)

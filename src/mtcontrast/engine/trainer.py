@@ -3,15 +3,15 @@
     mtc train --variant mtl_contrast                       # one device
     torchrun --nproc_per_node 2 -m mtcontrast.cli train --variant mtl_contrast   # DDP (gloo on CPU)
 
-Resume rule: an *incomplete* checkpoint whose resolved params equal the current ones is continued exactly (model,
-projectors, optimiser, scheduler, RNG and data order); anything else starts fresh. So a killed run picks up where it
+Resume rule: an *incomplete* checkpoint with the same recipe digest (``config.recipe_digest``: the params that change
+the result, and the prepared train data) is continued exactly (model, projectors, optimiser, scheduler, RNG and data
+order); anything else starts fresh. So a killed run picks up where it
 stopped, while a changed recipe never silently reuses old weights.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import math
@@ -26,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from mtcontrast.config import Params, resolve_variant
+from mtcontrast.config import Params, RunPaths, recipe_digest, resolve_variant
 from mtcontrast.engine.checkpoint import git_commit, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from mtcontrast.engine.distributed import DistEnv, barrier, init_distributed
 from mtcontrast.engine.optim import build_optimizer, poly_schedule
@@ -51,7 +51,7 @@ class TrainCallback(Protocol):
 @dataclass
 class TrainResult:
     variant: str
-    run_dir: Path
+    paths: RunPaths
     steps: int
     seconds: float
     skipped_steps: int
@@ -59,17 +59,12 @@ class TrainResult:
     final: dict[str, float] = field(default_factory=dict)
 
     @property
+    def run_dir(self) -> Path:
+        return self.paths.dir
+
+    @property
     def checkpoint(self) -> Path:
-        return self.run_dir / "checkpoint.pt"
-
-
-def run_dir_of(params: Params, variant: str) -> Path:
-    return Path(params.train.runs_dir) / variant
-
-
-def params_digest(params: Params) -> str:
-    """Identity of a run's recipe (the resolved params), used to decide whether a checkpoint can be resumed."""
-    return hashlib.sha256(json.dumps(params.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+        return self.paths.checkpoint
 
 
 def build_training_model(params: Params, *, load_weights: bool = True) -> torch.nn.Module:
@@ -137,18 +132,18 @@ def train_variant(
     callbacks: Sequence[TrainCallback] = (),
 ) -> TrainResult:
     """Train one variant to ``train.iterations`` and leave ``<runs_dir>/<variant>/checkpoint.pt``."""
-    from mtcontrast.data.dataset import MultiTaskDataset
+    from mtcontrast.data.dataset import build_dataset, worker_init_fn
 
     p = resolve_variant(params, variant)
     env: DistEnv = init_distributed(p.train.device)
     if p.train.threads:
         torch.set_num_threads(p.train.threads)
-    run_dir = run_dir_of(p, variant)
-    ckpt_path = run_dir / "checkpoint.pt"
-    digest = params_digest(p)
-
+    paths = p.train.run_paths(variant)
+    run_dir, ckpt_path = paths.dir, paths.checkpoint
     model = build_training_model(p).to(env.device)
     host = model.host
+    dataset = build_dataset(p, "train", tasks=host.tasks)
+    digest = recipe_digest(p, dataset.fingerprint)
     optimizer = build_optimizer(p.train, _param_groups(model))
     scheduler = poly_schedule(optimizer, p.train.iterations, p.train.poly_power)
     scaler = torch.amp.GradScaler("cuda", enabled=p.train.amp == "fp16" and env.device.type == "cuda")
@@ -156,7 +151,7 @@ def train_variant(
     start, skipped = 0, 0
     if resume and ckpt_path.is_file():
         ckpt = load_checkpoint(ckpt_path)
-        if ckpt["params_digest"] == digest and ckpt["step"] < p.train.iterations:
+        if ckpt["recipe_digest"] == digest and ckpt["step"] < p.train.iterations:
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
@@ -166,17 +161,15 @@ def train_variant(
             if env.is_main:
                 log.info("resuming %s from step %d (%s)", variant, start, ckpt_path)
         elif env.is_main:
-            why = "a completed run" if ckpt["params_digest"] == digest else "different params"
+            why = "a completed run" if ckpt["recipe_digest"] == digest else "a different recipe or data"
             log.info("not resuming %s: checkpoint is %s; starting fresh", variant, why)
 
-    dataset = MultiTaskDataset(
-        p.data.prepared_path("train"), "train", p.data, tasks=host.tasks, seed=p.seed, pad_multiple=host.pad_multiple
-    )
     sampler = IterationSampler(len(dataset), p.train.batch_size, seed=p.seed, rank=env.rank, world_size=env.world_size)
     loader = DataLoader(
         _EpochIndexed(dataset),
         batch_sampler=_batches(sampler, start),
-        num_workers=p.data.num_workers,
+        num_workers=p.train.num_workers,
+        worker_init_fn=worker_init_fn if p.train.num_workers > 0 else None,
         pin_memory=env.device.type == "cuda",
     )
     ddp_model = DistributedDataParallel(model) if env.enabled else model
@@ -185,7 +178,7 @@ def train_variant(
         run_dir.mkdir(parents=True, exist_ok=True)
         for cb in callbacks:
             cb.on_start(p, variant, run_dir)
-    history = run_dir / "history.jsonl"
+    history = paths.history
     if env.is_main and start == 0:
         history.unlink(missing_ok=True)
 
@@ -200,7 +193,7 @@ def train_variant(
                 ckpt_path,
                 {
                     "params": p.model_dump(mode="json"),
-                    "params_digest": digest,
+                    "recipe_digest": digest,
                     "variant": variant,
                     "git_commit": git_commit(),
                     "step": step,
@@ -271,9 +264,9 @@ def train_variant(
             checkpoint(done)
     bar.close()
     checkpoint(p.train.iterations)
-    result = TrainResult(variant, run_dir, p.train.iterations, time.perf_counter() - t0, skipped, start, last_log)
+    result = TrainResult(variant, paths, p.train.iterations, time.perf_counter() - t0, skipped, start, last_log)
     if env.is_main:
-        (run_dir / "train_summary.json").write_text(
+        paths.summary.write_text(
             json.dumps(
                 {
                     "variant": variant,

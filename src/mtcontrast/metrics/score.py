@@ -13,7 +13,6 @@ variant of.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -235,8 +234,3 @@ def score_folder(
         samples = (split[i] for i in range(len(split)))
         meters = evaluate_samples(samples, pred_dir, list(tasks), spec, protocol, workers)
     return {task: meter.compute() for task, meter in meters.items()}
-
-
-def default_workers() -> int:
-    """Processes for the edge meter: the usable cores."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -19,12 +19,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import timm
 import torch
-from timm.models import load_state_dict as timm_load_state_dict
 from torch import nn
 
 import mtcontrast._compat  # noqa: F401  (sets HF_HUB_OFFLINE and guards torchvision; must precede timm)
+
+# isort: split
+import timm
+from timm.models import load_state_dict as timm_load_state_dict
+
 from mtcontrast.config.model import EncoderParams
 
 __all__ = ["Encoder", "ModelError", "build_encoder"]

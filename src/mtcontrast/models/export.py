@@ -6,19 +6,13 @@ the host exactly: same parameters, state-dict keys and FLOPs as the host trained
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from torch import nn
 
 from mtcontrast.models.hosts import Endpoints, MultiTaskHost
 
 __all__ = ["TrainingModel", "export_inference"]
-
-
-class Criterion(Protocol):
-    """What :class:`TrainingModel` needs from ``mtcontrast.losses.MultiTaskCriterion``."""
-
-    def __call__(self, endpoints: Endpoints, batch: dict[str, Any], step: int) -> Any: ...
 
 
 class TrainingModel(nn.Module):

@@ -15,7 +15,6 @@ from torch import Tensor
 from mtcontrast.regularizer.grid import GridLabels
 
 DEPTH_STRATA = 8  # equal-frequency bins of ln d per image
-NORMAL_STRATA = 6  # signed dominant axes
 
 
 def _rand(shape: tuple[int, ...], gen: torch.Generator, device: torch.device) -> Tensor:

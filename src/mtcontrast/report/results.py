@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from mtcontrast.config import Params
-from mtcontrast.engine.trainer import run_dir_of
 from mtcontrast.metrics.delta_m import DELTA_M_METRICS, delta_m
 from mtcontrast.tasks import dataset_spec
 
@@ -20,7 +19,7 @@ LABEL = {"miou": "mIoU", "rmse": "RMSE", "mean": "mErr", "maxf": "maxF", "odsf":
 
 
 def load_eval(params: Params, variant: str) -> dict[str, Any]:
-    path = run_dir_of(params, variant) / "eval" / "metrics.json"
+    path = params.train.run_paths(variant).metrics
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no evaluation of variant {variant!r}; run `mtc evaluate --variant {variant}`")
     return json.loads(path.read_text())

@@ -33,6 +33,7 @@ from scipy.stats import rankdata
 from torch import Tensor
 
 from mtcontrast.config import Params
+from mtcontrast.data.prepared import PreparedSplit
 from mtcontrast.regularizer import GridLabels, SourceCriterion, sampling
 from mtcontrast.report.figures import DPI, NEUTRAL_COLOR, TASK_COLORS, save_figure
 from mtcontrast.tasks import ALL_TASKS
@@ -179,18 +180,6 @@ def image_indices(count: int, images: int) -> list[int]:
     return sorted({int(round(x)) for x in np.linspace(0, count - 1, min(images, count))})
 
 
-def _load_training_model(params: Params, variant: str, device: torch.device) -> torch.nn.Module:
-    from mtcontrast.engine.checkpoint import load_checkpoint
-    from mtcontrast.engine.trainer import build_training_model, run_dir_of
-
-    ckpt_path = run_dir_of(params, variant) / "checkpoint.pt"
-    if not ckpt_path.is_file():
-        raise FileNotFoundError(f"{ckpt_path}: no checkpoint; run `mtc train --variant {variant}` first")
-    model = build_training_model(params, load_weights=False)
-    model.load_state_dict(load_checkpoint(ckpt_path)["model"])
-    return model.to(device).eval()  # eval: projector BN uses its running statistics
-
-
 @torch.no_grad()
 def variant_distances(
     params: Params,
@@ -203,31 +192,29 @@ def variant_distances(
 ) -> list[PairDistances]:
     """Distances of every (embedding, target, source) of a trained ``variant`` over ``images`` val images.
 
-    ``params``: the loaded params (the variant is resolved here); sampling settings come from ``loss.contrast``
-    (``anchors_per_image`` overrides its value); ``seed`` (default ``params.seed``) fixes the triplets.
+    The model, its data and its sampling settings (``loss.contrast``) come from the checkpoint
+    ``<train.runs_dir>/<variant>/checkpoint.pt`` of ``params`` (:func:`mtcontrast.engine.trained.load_trained`);
+    ``anchors_per_image`` overrides the stored value; ``seed`` (default: the training's seed) fixes the triplets.
     """
-    from torch.utils.data import default_collate
-
-    from mtcontrast.config import resolve_variant
-    from mtcontrast.data.dataset import MultiTaskDataset
     from mtcontrast.engine.distributed import resolve_device
-    from mtcontrast.models import export_inference
+    from mtcontrast.engine.predict import predict
+    from mtcontrast.engine.trained import load_projectors, load_trained
     from mtcontrast.regularizer import labels_on_grid, step_seed
 
-    p = resolve_variant(params, variant)
+    checkpoint = params.train.run_paths(variant).checkpoint
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"{checkpoint}: no checkpoint; run `mtc train --variant {variant}` first")
+    dev = torch.device(device) if device is not None else resolve_device(params.train.device)
+    trained = load_trained(checkpoint, dev)
+    p, host = trained.params, trained.host
     cp = p.loss.contrast
     m = cp.anchors_per_image if anchors_per_image is None else anchors_per_image
     seed = p.seed if seed is None else seed
-    dev = torch.device(device) if device is not None else resolve_device(p.train.device)
-    model = _load_training_model(p, variant, dev)  # host + projectors; the host is what load_inference_host gives
-    host = export_inference(model)
     tasks = tuple(host.tasks)
     if len(tasks) < 2:
         raise ValueError(f"variant {variant!r} has one task ({tasks[0]}); the separation needs a multi-task model")
-    bank = model.criterion.contrast.projectors if model.criterion.contrast is not None else None
+    bank = load_projectors(trained)
     criteria = {s: SourceCriterion(s, cp) for s in tasks}
-    val = p.data.prepared_path("val")
-    dataset = MultiTaskDataset(val, "eval", p.data, tasks=tasks, seed=p.seed, pad_multiple=host.pad_multiple)
 
     pairs = [(t, s) for t in tasks for s in tasks if s != t]
     embeddings = {(t, s): ["raw"] for t, s in pairs}
@@ -237,22 +224,20 @@ def variant_distances(
             if key is not None and key in bank.heads:  # `none` has no projector; `fixed` sources only some pairs
                 embeddings[(t, s)].append("projected")
     found: dict[tuple[str, str, str], list[tuple[np.ndarray, np.ndarray]]] = {}
-    try:
-        for i in image_indices(len(dataset), images):
-            batch = default_collate([dataset[i]])
-            feats = host(batch["image"].to(dev))["feat"]
-            for s in tasks:
-                h, w = feats[s].shape[-2:]
-                labels = criteria[s].encode(labels_on_grid(s, batch[s], (h, w), host.feat_stride))
-                # Labels stay on the CPU with a CPU generator: the same triplets on any device, for any variant.
-                gen = torch.Generator().manual_seed(step_seed(seed, i, 1 + ALL_TASKS.index(s)))
-                triplets = sample_triplets(labels, criteria[s], m, cp.candidates, gen, cp.balance)
-                for t in (t for t in tasks if t != s):
-                    for emb in embeddings[(t, s)]:
-                        embed = None if emb == "raw" else partial(bank, target=t, source=s)
-                        found.setdefault((emb, t, s), []).append(triplet_distances(feats[t], triplets, embed))
-    finally:
-        dataset.close()
+    with PreparedSplit(p.data.prepared_path("val")) as split:
+        count = len(split)
+    for pr in predict(host, p, indices=image_indices(count, images), batch_size=1, features=True):
+        assert pr.feat is not None
+        for s in tasks:
+            h, w = pr.feat[s].shape[-2:]
+            labels = criteria[s].encode(labels_on_grid(s, pr.item[s][None], (h, w), host.feat_stride))
+            # Labels stay on the CPU with a CPU generator: the same triplets on any device, for any variant.
+            gen = torch.Generator().manual_seed(step_seed(seed, pr.index, 1 + ALL_TASKS.index(s)))
+            triplets = sample_triplets(labels, criteria[s], m, cp.candidates, gen, cp.balance)
+            for t in (t for t in tasks if t != s):
+                for emb in embeddings[(t, s)]:
+                    embed = None if emb == "raw" else partial(bank, target=t, source=s)
+                    found.setdefault((emb, t, s), []).append(triplet_distances(pr.feat[t], triplets, embed))
     out = []
     for emb in EMBEDDINGS:
         for t, s in (pair for pair in pairs if emb in embeddings[pair]):

@@ -18,7 +18,6 @@ from mtcontrast.scenes.geometry import Primitive, quad
 
 # Face ids: 0 left (x = 0), 1 right (x = W), 2 floor, 3 ceiling, 4 front (z = 0), 5 back (z = D).
 FLOOR, CEILING = 2, 3
-WALL_FACES = (0, 1, 4, 5)
 _PAD = 1e-3  # faces overlap a little so that no ray slips through a corner
 
 

@@ -5,14 +5,11 @@ One store (:func:`configure`: ``sqlite:///mlruns/mlflow.db``, artifacts in ``mlr
 variant (:func:`tracked_run`, which the evaluation and report re-open to add ``val/*`` and Δm). Logged: flattened
 resolved params; ``train/*`` per step; ``val/<task>/<metric>``, ``val/delta_m``; tags (git commit, source, data
 fingerprint, host, encoder, variant, profile); artifacts (checkpoint, inference model, per-image Parquet, figures,
-results.md). Rank 0 only.
-
-    with tracked_run(params, "mtl_contrast", source="dvc:train", run_dir=run_dir) as cb:
-        train_variant(params, "mtl_contrast", callbacks=[cb])
+results.md). Rank 0 only. The entry points that train / evaluate inside a run are
+:func:`mtcontrast.training.run_training` and :func:`mtcontrast.evaluation.run_evaluation`.
 """
 
-from mtcontrast.tracking.artifacts import log_evaluation, log_inference_model, log_report, predict_val
-from mtcontrast.tracking.jobs import tracked_evaluate, tracked_train
+from mtcontrast.tracking.artifacts import log_evaluation, log_inference_model, log_report, log_training_artifacts
 from mtcontrast.tracking.runs import (
     MlflowCallback,
     end_parent_run,
@@ -36,12 +33,10 @@ __all__ = [
     "log_evaluation",
     "log_inference_model",
     "log_report",
-    "predict_val",
+    "log_training_artifacts",
     "run_id_of",
     "serve_ui",
     "start_parent_run",
-    "tracked_evaluate",
     "tracked_run",
-    "tracked_train",
     "with_retry",
 ]

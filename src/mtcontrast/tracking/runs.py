@@ -1,8 +1,9 @@
 """One MLflow run per training of a variant, re-opened by its evaluation and by a resumed training.
 
 ``tracked_run`` records the run id in ``<run_dir>/mlflow_run.json`` next to the checkpoint. A later stage on the
-same run dir (evaluate, report, a resumed training) re-opens that run when the recipe is unchanged (same resolved
-params apart from ``eval`` / ``variants`` / ``scenes`` / ``ablation``, same prepared data), so one run holds the training curves,
+same run dir (evaluate, report, a resumed training) re-opens that run when the recipe is unchanged
+(:func:`mtcontrast.config.recipe_digest`, the same digest that decides whether a checkpoint resumes), so one run
+holds the training curves,
 the validation metrics, Δm and every artifact. A training that starts again after a completed one gets a new run.
 (A resumed training re-logs the steps between its checkpoint and the crash: those steps show two points.)
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-import hashlib
 import json
 import logging
 import os
@@ -23,17 +23,15 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from mtcontrast.config import Params, flatten, resolve_variant
+from mtcontrast.config import Params, RunPaths, flatten, recipe_digest, resolve_variant
 from mtcontrast.tracking.store import client, experiment_for
 
 log = logging.getLogger(__name__)
 
-RECORD_FILE = "mlflow_run.json"
 FLUSH_METRICS = 1000  # MLflow's per-request metric limit
 FLUSH_SECONDS = 10.0  # the UI lags at most this much behind the trainer
 _PARAMS_PER_BATCH = 100
 _TAGS_PER_BATCH = 100
-_IDENTITY_EXCLUDES = ("eval", "variants", "scenes", "ablation")  # do not change what a training computes
 _PARAMS_EXCLUDES = ("variants.", "ablation.")  # other runs' settings: the run's own variant is in its tags
 TAG_COMPLETE = "mtc.train_complete"
 
@@ -48,7 +46,7 @@ def now_ms() -> int:
 
 
 # ------------------------------------------------------------------------------------------------ run identity
-def data_fingerprints(params: Params) -> dict[str, str]:
+def split_fingerprints(params: Params) -> dict[str, str]:
     """``source_fingerprint`` of the prepared train / val splits ('' where a split is not prepared)."""
     from mtcontrast.data.errors import DataError
     from mtcontrast.data.prepared import PreparedSplit
@@ -60,13 +58,6 @@ def data_fingerprints(params: Params) -> dict[str, str]:
         except DataError:
             out[split] = ""
     return out
-
-
-def run_identity(resolved: Params, fingerprints: Mapping[str, str]) -> str:
-    """What makes two invocations the same training: the recipe and the data it reads."""
-    recipe = {k: v for k, v in resolved.model_dump(mode="json").items() if k not in _IDENTITY_EXCLUDES}
-    blob = json.dumps({"recipe": recipe, "data": fingerprints.get("train", "")}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def param_values(resolved: Params) -> dict[str, str]:
@@ -115,7 +106,7 @@ def variant_tags(resolved: Params, variant: str, fingerprints: Mapping[str, str]
 
 # ------------------------------------------------------------------------------------------------ run record
 def read_record(run_dir: Path) -> dict[str, Any] | None:
-    path = Path(run_dir) / RECORD_FILE
+    path = RunPaths(Path(run_dir)).mlflow_record
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -125,7 +116,7 @@ def read_record(run_dir: Path) -> dict[str, Any] | None:
 
 def write_record(run_dir: Path, record: Mapping[str, Any]) -> None:
     """Atomic write, and none at all when unchanged (the file is inside a DVC dependency: ``runs/``)."""
-    path = Path(run_dir) / RECORD_FILE
+    path = RunPaths(Path(run_dir)).mlflow_record
     text = json.dumps(dict(record), indent=2, sort_keys=True) + "\n"
     if path.is_file() and path.read_text() == text:
         return
@@ -215,8 +206,8 @@ class MlflowCallback:
         cb.params, cb.variant, cb.run_dir = resolved, variant, Path(run_dir)
         c = client()
         cb.experiment_id = experiment_for(resolved)
-        fingerprints = data_fingerprints(resolved)
-        cb._identity = run_identity(resolved, fingerprints)
+        fingerprints = split_fingerprints(resolved)
+        cb._identity = recipe_digest(resolved, fingerprints["train"])
         extra = {k: str(v) for k, v in (extra_tags or {}).items()}
         cb._params = param_values(resolved)
         cb._tags = {
@@ -334,9 +325,7 @@ class MlflowCallback:
     def on_end(self, result: Any) -> None:
         if not self.active:
             return
-        from mtcontrast.tracking.artifacts import log_training_artifacts
-
-        assert self.run_id is not None and self.params is not None
+        assert self.run_id is not None
         self.flush()
         log_metrics(
             self.run_id,
@@ -347,7 +336,6 @@ class MlflowCallback:
             },
             step=result.steps,
         )
-        log_training_artifacts(self.run_id, self.experiment_id or "", self.params, self.variant, result)
         client().set_tag(self.run_id, TAG_COMPLETE, "true")
         client().set_tag(self.run_id, "mtc.train_state", "complete")
         self._train_complete = True
@@ -387,7 +375,7 @@ def tracked_run(
     variant: str,
     *,
     source: str,
-    run_dir: Path,
+    run_dir: Path | None = None,
     parent_run_id: str | None = None,
     run_name: str | None = None,
     extra_tags: dict[str, Any] | None = None,
@@ -403,7 +391,7 @@ def tracked_run(
         resolved,
         variant,
         source=source,
-        run_dir=Path(run_dir),
+        run_dir=Path(run_dir) if run_dir is not None else resolved.train.run_paths(variant).dir,
         parent_run_id=parent_run_id,
         run_name=run_name,
         extra_tags=extra_tags,

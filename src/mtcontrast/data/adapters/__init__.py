@@ -17,7 +17,13 @@ ADAPTERS: dict[str, type[DatasetAdapter]] = {
 }
 
 __all__ = [
-    "ADAPTERS", "SPLITS", "DatasetAdapter", "Decoded", "NyudMtAdapter", "NyudV2Adapter", "PascalContextAdapter",
+    "ADAPTERS",
+    "SPLITS",
+    "DatasetAdapter",
+    "Decoded",
+    "NyudMtAdapter",
+    "NyudV2Adapter",
+    "PascalContextAdapter",
     "build_adapter",
 ]
 

@@ -54,7 +54,7 @@ class DatasetAdapter(ABC):
     def split_ids(self, split: str) -> list[str]:
         return read_split_ids(self.split_file(split))
 
-    def check_layout(self) -> None:
+    def check_layout(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Refuse a folder that is another package than this adapter reads (called once before any decoding)."""
 
     @abstractmethod

@@ -72,8 +72,10 @@ def read_part_objects(path: Path) -> list[PartObject]:
                 parts = [(str(part[0][0]), np.asarray(part[1])) for part in obj[3][0]]
             objects.append(PartObject(int(np.asarray(obj[1]).ravel()[0]), np.asarray(obj[2]), parts))
     except (IndexError, TypeError, ValueError, KeyError) as err:
-        raise DataError(path, f"malformed PASCAL-Part 'anno' struct ({err}); expected anno.objects with "
-                        "class, class_ind, mask, parts") from None
+        raise DataError(
+            path,
+            f"malformed PASCAL-Part 'anno' struct ({err}); expected anno.objects with class, class_ind, mask, parts",
+        ) from None
     return objects
 
 
@@ -116,8 +118,11 @@ class PascalContextAdapter(DatasetAdapter):
 
     def check_layout(self) -> None:
         if not self.split_file("train").is_file() and (self.root / "gt_sets").is_dir():
-            raise DataError(self.root, "looks like a NYUD folder (gt_sets/); data.dataset='pascal_context' expects "
-                            "JPEGImages/, ImageSets/Context/, pascal-context/trainval/")
+            raise DataError(
+                self.root,
+                "looks like a NYUD folder (gt_sets/); data.dataset='pascal_context' expects "
+                "JPEGImages/, ImageSets/Context/, pascal-context/trainval/",
+            )
 
     def image_path(self, sid: str) -> Path:
         return self.root / "JPEGImages" / f"{sid}.jpg"
@@ -153,7 +158,9 @@ class PascalContextAdapter(DatasetAdapter):
                 try:
                     cache = json.loads(path.read_text())
                 except (OSError, ValueError) as err:
-                    raise DataError(path, f"cannot parse parts cache ({err}); expected JSON {{id: [category ids]}}")
+                    raise DataError(
+                        path, f"cannot parse parts cache ({err}); expected JSON {{id: [category ids]}}"
+                    ) from None
                 if not isinstance(cache, dict) or not all(isinstance(v, list) for v in cache.values()):
                     raise DataError(path, "parts cache is not a JSON object {id: [category ids]}")
             self._parts_cache[split] = cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from mtcontrast.config.model import ModelParams
+from mtcontrast.config.model import HOST_NAMES, ModelParams
 from mtcontrast.models.encoders import Encoder
 from mtcontrast.models.hosts.base import Endpoints, MultiTaskHost, grid_size
 from mtcontrast.models.hosts.baseline import MTLBaseline
@@ -34,3 +34,5 @@ class HostRegistry(dict[str, HostFactory]):
 
 
 HOSTS = HostRegistry(mtl_baseline=MTLBaseline, padnet=PADNet, mtinet=MTINet)
+if tuple(HOSTS) != HOST_NAMES:  # the schema validates model.host against HOST_NAMES: both must list the same hosts
+    raise ImportError(f"HOSTS registers {list(HOSTS)} but config.model.HOST_NAMES is {list(HOST_NAMES)}; edit both")
