@@ -28,6 +28,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,52 +63,51 @@ class Step:
 
 
 def plan_steps(
-    variants: Sequence[str] | None = None, overrides: Sequence[str] = (), exp_name: str | None = None
+    variants: Sequence[str], overrides: Sequence[str] = (), exp_name: str | None = None, *, subset: bool = False
 ) -> list[Step]:
     """The DVC commands of one flow run, in order (pure: tested without DVC).
 
-    ``overrides`` or an ``exp_name`` make it one ``dvc exp run``. ``variants`` (a subset) limits the run to those
-    variants' train / evaluate: no final ``dvc repro`` (it would train the others), or in an experiment their
-    ``evaluate@`` stages as its targets."""
+    ``dvc repro prepare``, ``dvc repro train@<v> evaluate@<v>`` for each of ``variants`` (one task each, so the
+    Prefect UI shows progress), then ``dvc repro`` for the rest. ``subset``: ``variants`` are not all of params, so
+    no final ``dvc repro`` (it would train the others). ``overrides`` or an ``exp_name`` make it one
+    ``dvc exp run`` (a subset's ``evaluate@`` stages as its targets): DVC runs an experiment as one command."""
     if overrides or exp_name:
         args = ["exp", "run", *(a for o in overrides for a in ("-S", o))]
         if exp_name:
             args += ["-n", exp_name]
-        args += [f"evaluate@{v}" for v in variants or ()]
+        args += [f"evaluate@{v}" for v in variants] if subset else []
         return [Step("dvc-exp-run", tuple(args))]
     steps = [Step("dvc-repro-prepare", ("repro", "prepare"), retry=True)]
-    steps += [Step(f"dvc-repro-{v}", ("repro", f"train@{v}", f"evaluate@{v}")) for v in variants or ()]
-    if not variants:
+    steps += [Step(f"dvc-repro-{v}", ("repro", f"train@{v}", f"evaluate@{v}")) for v in variants]
+    if not subset:
         steps.append(Step("dvc-repro", ("repro",), retry=True))
     return steps
 
 
 def dvc_env() -> dict[str, str]:
-    """The stages' ``python`` is this interpreter (its folder first on PATH); no progress bars in the task log
-    (tqdm reads ``TQDM_DISABLE``; DVC's own bars and the stages' are tqdm)."""
-    env = dict(os.environ, TQDM_DISABLE="1")
+    """The stages' ``python`` is this interpreter (its folder first on PATH)."""
+    env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
 
 
-def run_dvc(args: Sequence[str], repo_dir: Path) -> list[str]:
-    """``python -m dvc <args>`` in ``repo_dir``, each output line into the task log as it comes; its output."""
+def run_dvc(args: Sequence[str], repo_dir: Path) -> None:
+    """``python -m dvc <args>`` in ``repo_dir``, each output line into the task log as it comes.
+
+    A progress bar redraws one line with ``\\r``: only its last state is logged, not every redraw."""
     logger = get_run_logger()
     cmd = [sys.executable, "-m", "dvc", *args]
-    lines: list[str] = []
-    with subprocess.Popen(
-        cmd, cwd=repo_dir, env=dvc_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-    ) as proc:
+    tail: deque[str] = deque(maxlen=LOG_TAIL)
+    with subprocess.Popen(cmd, cwd=repo_dir, env=dvc_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.rstrip()
+        for raw in proc.stdout:  # bytes, split on \n only
+            line = raw.decode(errors="replace").rstrip("\r\n").split("\r")[-1].rstrip()
             if line:
-                lines.append(line)
+                tail.append(line)
                 logger.info(line)
     if proc.returncode != 0:
-        tail = "\n".join(lines[-LOG_TAIL:])
-        raise DvcCommandError(f"`dvc {' '.join(args)}` exited with {proc.returncode}; its output ends:\n{tail}")
-    return lines
+        shown = "\n".join(tail)
+        raise DvcCommandError(f"`dvc {' '.join(args)}` exited with {proc.returncode}; its output ends:\n{shown}")
 
 
 @task(cache_policy=NO_CACHE)
@@ -155,9 +155,10 @@ def train_eval(
     repo = Path(repo_dir)
     overrides = list(overrides or [])
     params = load_params(repo / PARAMS_FILE, overrides)  # bad keys / values → ParamsError before any DVC command
-    for name in variants or ():
+    names = list(variants or params.variants)
+    for name in names:
         resolve_variant(params, name)  # unknown variant / task → ParamsError naming it
-    steps = plan_steps(variants, overrides, exp_name)
+    steps = plan_steps(names, overrides, exp_name, subset=bool(variants))
     for step in steps:
         retries = {"retries": 2, "retry_delay_seconds": 10} if step.retry else {}
         dvc_step.with_options(name=step.name, task_run_name=step.command, **retries)(step, repo)

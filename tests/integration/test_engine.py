@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
@@ -19,7 +20,7 @@ import pytest
 import torch
 import yaml
 
-from mtcontrast.config import Params, load_params
+from mtcontrast.config import Params
 from mtcontrast.data import prepare_dataset
 from mtcontrast.engine.checkpoint import load_checkpoint
 from mtcontrast.engine.evaluator import evaluate_variant
@@ -27,35 +28,15 @@ from mtcontrast.engine.sampler import IterationSampler
 from mtcontrast.engine.trainer import NonFiniteLossError, train_variant
 from mtcontrast.scenes import generate_scenes
 
-
-def tiny_overrides(root: Path, runs: str = "runs") -> list[str]:
-    """A CPU-seconds recipe: 64×80 scenes, small heads, few anchors."""
-    return [
-        f"scenes.out_dir={root}/raw",
-        "scenes.image_size=[64, 80]",
-        "scenes.train=8",
-        "scenes.val=4",
-        f"data.root={root}/raw/nyudv2",
-        f"data.prepared_dir={root}/prepared",
-        "train.crop_size=[64, 80]",
-        "model.head_channels=16",
-        "model.fuse_channels=32",
-        "loss.contrast.anchors_per_image=16",
-        "loss.contrast.proj_dim=16",
-        f"train.runs_dir={root}/{runs}",
-        "train.batch_size=2",
-        "train.iterations=6",
-        "train.log_every=1",
-        "train.checkpoint_every=2",
-        "train.threads=1",
-        "eval.workers=1",
-    ]
+if TYPE_CHECKING:
+    from conftest import TinyRecipe
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny(tiny_recipe: TinyRecipe, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Procedural scenes (8 + 4 images, 64×80) prepared once for the module; each test trains in its own runs dir."""
     root = tmp_path_factory.mktemp("engine")
-    params = load_params(None, tiny_overrides(root))
+    params = tiny_recipe.at(root)
     generate_scenes(params.scenes, progress=False)
     prepare_dataset(params.data, progress=False)
     return root
@@ -65,18 +46,11 @@ def _env(root: Path) -> dict[str, str]:
     return {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db", "OMP_NUM_THREADS": "1"}
 
 
-def _params_file(root: Path, overrides: list[str], name: str) -> Path:
-    """A complete params file for CLI subprocesses (the CLI, like DVC stages, reads a file)."""
-    path = root / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(load_params(None, overrides).model_dump(mode="json"), sort_keys=False))
-    return path
-
-
-def test_killed_run_resumes_to_the_same_final_metrics(tiny: Path) -> None:
-    iterations = 40
-    ov_full = [*tiny_overrides(tiny, "full"), f"train.iterations={iterations}", "train.checkpoint_every=5"]
-    ov_kill = [*tiny_overrides(tiny, "killed"), f"train.iterations={iterations}", "train.checkpoint_every=5"]
-    p_full, p_kill = load_params(None, ov_full), load_params(None, ov_kill)
+def test_killed_run_resumes_to_the_same_final_metrics(tiny_recipe: TinyRecipe, tiny: Path) -> None:
+    iterations = 200
+    steps = [f"train.iterations={iterations}", "train.checkpoint_every=5"]
+    p_full = tiny_recipe.at(tiny, f"train.runs_dir={tiny}/full", *steps)
+    p_kill = tiny_recipe.at(tiny, f"train.runs_dir={tiny}/killed", *steps)
     train_variant(p_full, "mtl_contrast", progress=False)
 
     cmd = [
@@ -88,7 +62,7 @@ def test_killed_run_resumes_to_the_same_final_metrics(tiny: Path) -> None:
         "mtl_contrast",
         "-q",
         "--params",
-        str(_params_file(tiny, ov_kill, "killed")),
+        str(tiny_recipe.write(tiny / "killed.yaml", p_kill)),
     ]
     ckpt = Path(p_kill.train.runs_dir) / "mtl_contrast" / "checkpoint.pt"
     proc = subprocess.Popen(cmd, env=_env(tiny), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -123,8 +97,8 @@ def _poison_depth(path: Path, index: int) -> None:
         f["depth"][index] = np.where(depth > 0, np.inf, 0.0)  # valid pixels with infinite labels: the loss is inf
 
 
-def test_nonfinite_steps_are_skipped_and_counted(tiny: Path, tmp_path: Path) -> None:
-    params = load_params(None, [*tiny_overrides(tiny, "poisoned"), f"data.prepared_dir={tmp_path}/prepared"])
+def test_nonfinite_steps_are_skipped_and_counted(tiny_recipe: TinyRecipe, tiny: Path, tmp_path: Path) -> None:
+    params = tiny_recipe.at(tiny, f"train.runs_dir={tiny}/poisoned", f"data.prepared_dir={tmp_path}/prepared")
     prepare_dataset(params.data, progress=False)
     _poison_depth(params.data.prepared_path("train"), 0)
     result = train_variant(params, "depth", progress=False)
@@ -136,9 +110,11 @@ def test_nonfinite_steps_are_skipped_and_counted(tiny: Path, tmp_path: Path) -> 
     )
 
 
-def test_consecutive_nonfinite_losses_abort_with_a_clear_error(tiny: Path, tmp_path: Path) -> None:
-    params = load_params(
-        None, [*tiny_overrides(tiny, "allbad"), f"data.prepared_dir={tmp_path}/prepared", "train.max_nonfinite=3"]
+def test_consecutive_nonfinite_losses_abort_with_a_clear_error(
+    tiny_recipe: TinyRecipe, tiny: Path, tmp_path: Path
+) -> None:
+    params = tiny_recipe.at(
+        tiny, f"train.runs_dir={tiny}/allbad", f"data.prepared_dir={tmp_path}/prepared", "train.max_nonfinite=3"
     )
     prepare_dataset(params.data, progress=False)
     for i in range(8):
@@ -147,7 +123,7 @@ def test_consecutive_nonfinite_losses_abort_with_a_clear_error(tiny: Path, tmp_p
         train_variant(params, "depth", progress=False)
 
 
-def _torchrun(root: Path, overrides: list[str], *args: str) -> None:
+def _torchrun(root: Path, params_file: Path, *args: str) -> None:
     cmd = [
         sys.executable,
         "-m",
@@ -160,24 +136,47 @@ def _torchrun(root: Path, overrides: list[str], *args: str) -> None:
         *args,
         "-q",
         "--params",
-        str(_params_file(root, overrides, "ddp")),
+        str(params_file),
     ]
     out = subprocess.run(cmd, env=_env(root), capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
 
 
-def test_ddp_training_runs_and_ddp_metrics_equal_single_process(tiny: Path) -> None:
-    overrides = tiny_overrides(tiny, "ddp")
-    params: Params = load_params(None, overrides)
-    _torchrun(tiny, overrides, "train", "--variant", "mtl")
+def test_ddp_training_runs_and_ddp_metrics_equal_single_process(tiny_recipe: TinyRecipe, tiny: Path) -> None:
+    params: Params = tiny_recipe.at(tiny, f"train.runs_dir={tiny}/ddp")
+    params_file = tiny_recipe.write(tiny / "ddp.yaml", params)
+    _torchrun(tiny, params_file, "train", "--variant", "mtl")
     ckpt = load_checkpoint(Path(params.train.runs_dir) / "mtl" / "checkpoint.pt")
     assert ckpt["step"] == params.train.iterations and len(ckpt["rng"]) == 2  # both ranks' RNG states saved
     single = evaluate_variant(params, "mtl", progress=False).metrics
     metrics_file = Path(params.train.runs_dir) / "mtl" / "eval" / "metrics.json"
     metrics_file.unlink()
-    _torchrun(tiny, overrides, "evaluate", "--variant", "mtl")
+    _torchrun(tiny, params_file, "evaluate", "--variant", "mtl")
     ddp = json.loads(metrics_file.read_text())
     assert ddp["images"] == 4
     for task, values in single.items():
         for key, value in values.items():
             assert ddp["tasks"][task][key] == pytest.approx(value, rel=1e-9, abs=1e-12), (task, key)
+
+
+def test_evaluation_depends_on_the_checkpoint_and_eval_only(
+    tiny_recipe: TinyRecipe, tiny: Path, repo_root: Path
+) -> None:
+    """Edits of ``loss``, ``model`` or ``train.augment`` after training change nothing about the evaluation: the model
+    is rebuilt from the params stored in the checkpoint, and dvc.yaml declares exactly that."""
+    params = tiny_recipe.at(tiny, f"train.runs_dir={tiny}/frozen")
+    train_variant(params, "mtl_contrast", progress=False)
+    before = evaluate_variant(params, "mtl_contrast", progress=False).metrics
+    edited = tiny_recipe.at(
+        tiny,
+        f"train.runs_dir={tiny}/frozen",
+        "loss.contrast.weight=0.3",
+        "loss.weights.depth=3.0",
+        "train.augment.scale=[0.5, 2.0]",
+        "model.head_channels=8",
+    )
+    assert evaluate_variant(edited, "mtl_contrast", progress=False).metrics == before
+    other = evaluate_variant(tiny_recipe.at(tiny, f"train.runs_dir={tiny}/frozen", "eval.limit=2"), "mtl_contrast")
+    assert other.images == 2 and other.metrics != before  # while `eval` does change it
+    stages = yaml.safe_load((repo_root / "dvc.yaml").read_text())["stages"]
+    assert stages["evaluate"]["do"]["params"] == ["eval"]

@@ -199,20 +199,22 @@ def test_train_eval_flow_runs_the_dvc_pipeline_and_leaves_dvc_status_clean(
 
 
 def test_train_eval_plans_dvc_commands() -> None:
-    steps = plan_steps()
-    assert [s.command for s in steps] == ["dvc repro prepare", "dvc repro"]
-    assert [s.retry for s in steps] == [True, True]  # I/O steps; DVC re-runs only what did not finish
     steps = plan_steps(["mtl", "mtl_contrast"])
     assert [(s.name, s.command, s.retry) for s in steps] == [
-        ("dvc-repro-prepare", "dvc repro prepare", True),
+        ("dvc-repro-prepare", "dvc repro prepare", True),  # I/O steps: DVC re-runs only what did not finish
         ("dvc-repro-mtl", "dvc repro train@mtl evaluate@mtl", False),  # training is never retried
         ("dvc-repro-mtl_contrast", "dvc repro train@mtl_contrast evaluate@mtl_contrast", False),
+        ("dvc-repro", "dvc repro", True),
     ]
-    assert plan_steps(None, ["train.iterations=5", "seed=1"]) == [
+    assert [s.command for s in plan_steps(["mtl"], subset=True)] == [
+        "dvc repro prepare",
+        "dvc repro train@mtl evaluate@mtl",
+    ]
+    assert plan_steps(["mtl", "edge"], ["train.iterations=5", "seed=1"]) == [
         Step("dvc-exp-run", ("exp", "run", "-S", "train.iterations=5", "-S", "seed=1"))
     ]
-    assert plan_steps(["mtl"], ["seed=1"], "s1")[0].command == "dvc exp run -S seed=1 -n s1 evaluate@mtl"
-    assert plan_steps(None, [], "again")[0].command == "dvc exp run -n again"
+    assert plan_steps(["mtl"], ["seed=1"], "s1", subset=True)[0].command == "dvc exp run -S seed=1 -n s1 evaluate@mtl"
+    assert plan_steps(["mtl"], [], "again")[0].command == "dvc exp run -n again"
 
 
 def test_train_eval_rejects_bad_overrides_and_variants_before_dvc(tmp_path: Path) -> None:

@@ -1,3 +1,4 @@
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,19 @@ def test_mtc_profile_prints_S_args_and_every_command_takes_profile(
     for command in COMMANDS.keys() - {"profile"}:
         args = build_parser().parse_args([command, *required.get(command, []), "--profile", str(profile)])
         assert args.profile == str(profile)
+
+
+def test_mtc_profile_option_loads_the_profile_and_passes_it_on(
+    repo_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commands get params.yaml + profile + -S; one that re-reads params from its args (``mtc ablate``) too."""
+    seen: list[tuple[Params, argparse.Namespace]] = []
+    monkeypatch.setitem(COMMANDS, "scenes", (lambda params, args: seen.append((params, args)), "test"))
+    profile, params_file = repo_root / "profiles/paper_nyudv2.yaml", repo_root / "params.yaml"
+    assert main(["scenes", "--params", str(params_file), "--profile", str(profile), "-S", "train.lr=0.02"]) == 0
+    ((params, args),) = seen
+    assert params == load_params(params_file, ["train.lr=0.02"], profile=profile)
+    assert load_params(args.params, args.overrides) == params
 
 
 def test_profile_errors_name_the_file_and_key(repo_root: Path, tmp_path: Path) -> None:
