@@ -8,14 +8,17 @@ import json
 import runpy
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 import torch
-import yaml
 from tiny_nyud import write_tiny_nyud
 
 from mtcontrast.config import load_params
+
+if TYPE_CHECKING:
+    from conftest import TinyRecipe
 
 H, W = 32, 64
 TRAIN_IDS, VAL_IDS = ["0001", "0002", "0003", "0004"], ["0005", "0006", "0007"]
@@ -30,40 +33,26 @@ VARIANTS = {
 }
 
 
-def _project(root: Path) -> None:
+def _project(root: Path, tiny_recipe: TinyRecipe) -> None:
     """A tiny NYUDv2-layout dataset prepared by the real pipeline and a params.yaml for a CPU minute."""
     from mtcontrast.data import prepare_dataset
 
     raw = root / "raw" / "nyudv2"
     write_tiny_nyud(raw, TRAIN_IDS, VAL_IDS, (H, W), lambda idx, k: 1 + (idx % W >= W // 2))  # two NYU classes
-    params = load_params(
-        None,
-        [
-            f"data.root={raw}",
-            "data.name=tiny",
-            "data.prepared_dir=prepared",
-            "data.compression=none",
-            f"train.crop_size=[{H}, {W}]",
-            "model.head_channels=8",
-            "model.fuse_channels=16",
-            "loss.contrast.anchors_per_image=32",
-            "loss.contrast.candidates=16",
-            "train.iterations=4",
-            "train.batch_size=2",
-            "train.log_every=2",
-            "train.checkpoint_every=2",
-            "train.device=cpu",
-            "train.threads=1",
-            "eval.batch_size=2",
-            "train.runs_dir=runs",
-        ],
+    params = tiny_recipe.at(
+        root,
+        "data.name=tiny",
+        "data.prepared_dir=prepared",
+        "data.compression=none",
+        f"train.crop_size=[{H}, {W}]",
+        "train.iterations=4",
+        "train.log_every=2",
+        "train.device=cpu",
+        "train.runs_dir=runs",
+        f"variants={json.dumps(VARIANTS)}",
     )
-    tree = params.model_dump(mode="json")
-    tree["variants"] = VARIANTS
-    (root / "params.yaml").write_text(yaml.safe_dump(tree, sort_keys=False))
-    prepare_dataset(
-        load_params(root / "params.yaml").data.model_copy(update={"prepared_dir": root / "prepared"}), progress=False
-    )
+    tiny_recipe.write(root / "params.yaml", params)
+    prepare_dataset(params.data.model_copy(update={"prepared_dir": root / "prepared"}), progress=False)
 
 
 def _stage(name: str, repo_root: Path, *args: str) -> None:
@@ -78,7 +67,7 @@ def _stage(name: str, repo_root: Path, *args: str) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_stage_scripts_log_one_complete_run_per_variant(
-    tmp_path: Path, repo_root: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, repo_root: Path, monkeypatch: pytest.MonkeyPatch, tiny_recipe: TinyRecipe
 ) -> None:
     from mlflow import MlflowClient
     from mlflow.artifacts import download_artifacts
@@ -86,7 +75,7 @@ def test_stage_scripts_log_one_complete_run_per_variant(
     from mtcontrast.data.prepared import PreparedSplit
     from mtcontrast.engine.trained import load_trained
 
-    _project(tmp_path)
+    _project(tmp_path, tiny_recipe)
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
@@ -160,7 +149,6 @@ def test_stage_scripts_log_one_complete_run_per_variant(
 
     # the logged inference model is the trained host
     import mlflow.pytorch
-
 
     model = mlflow.pytorch.load_model(runs["mtl_contrast"].data.tags["mtc.model_uri"])
     host = load_trained(params.train.run_paths("mtl_contrast").checkpoint).host
