@@ -136,7 +136,7 @@ def depth_range(depths: Sequence[np.ndarray]) -> tuple[float, float]:
 
 
 def render_map(task: str, array: Any, *, vrange: tuple[float, float] | None = None, what: str = "map") -> np.ndarray:
-    """One task map (PreparedSplit GT or :func:`mtcontrast.engine.evaluator.postprocess` prediction, cropped to
+    """One task map (PreparedSplit GT or :func:`mtcontrast.engine.predict.postprocess` prediction, cropped to
     native size) as H×W×3 uint8, invalid / ignore pixels black. ``vrange``: depth colour range in metres."""
     arr = _squeeze(task, array, what)
     if task in ("semseg", "human_parts"):
