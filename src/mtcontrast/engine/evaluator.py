@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from mtcontrast.config import EvalParams, Params
+from mtcontrast.config import EvalParams, Params, RunPaths
 from mtcontrast.data.prepared import PreparedSplit
 from mtcontrast.engine.distributed import DistEnv, all_gather_objects, init_distributed
 from mtcontrast.engine.predict import predict
@@ -32,7 +32,6 @@ from mtcontrast.tasks import dataset_spec
 log = logging.getLogger(__name__)
 
 PANEL_IMAGES = 4  # val images kept for the qualitative panel (input | GT | prediction per task)
-CONFUSION_TASKS = ("semseg", "human_parts")
 
 
 @dataclass
@@ -119,17 +118,25 @@ def evaluate_variant(
     seconds = time.perf_counter() - t0
     result = EvalResult(variant, metrics, n, seconds, paths.eval_dir, protocols, p.data.dataset, trained.step)
     result.panels = sorted((x for part in gathered_panels for x in part), key=lambda x: x[0])[:PANEL_IMAGES]
-    result.confusion = {t: m.state()["confusion"] for t, m in merged.items() if t in CONFUSION_TASKS}
+    result.confusion = {t: m.state()["confusion"] for t, m in merged.items() if "confusion" in m.state()}
     if env.is_main:
-        write_eval_outputs(result, merged)
+        write_eval_outputs(result, merged, paths)
         if progress:
             print(format_eval_summary(result))
     return result
 
 
-def write_eval_outputs(result: EvalResult, meters: dict[str, Meter]) -> None:
-    """``metrics.json`` (split-level, with protocols) and ``per_image.parquet`` (scalar per-image metrics)."""
-    result.out_dir.mkdir(parents=True, exist_ok=True)
+def _write_atomic(path: Path, write: Any) -> None:
+    """``write(tmp)`` to a hidden temp name beside ``path``, then rename: never a half-written file."""
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    write(tmp)
+    tmp.replace(path)
+
+
+def write_eval_outputs(result: EvalResult, meters: dict[str, Meter], paths: RunPaths) -> None:
+    """``metrics.json`` (split-level, with protocols), ``per_image.parquet`` (scalar per-image metrics) and
+    ``confusion.npz`` (pooled confusion matrices of the discrete tasks)."""
+    paths.eval_dir.mkdir(parents=True, exist_ok=True)
     payload = {
         "variant": result.variant,
         "images": result.images,
@@ -137,22 +144,14 @@ def write_eval_outputs(result: EvalResult, meters: dict[str, Meter]) -> None:
         "protocols": result.protocols,
         "tasks": result.metrics,
     }
-    tmp = result.out_dir / ".metrics.json.tmp"
-    tmp.write_text(json.dumps(payload, indent=2))
-    tmp.replace(result.out_dir / "metrics.json")
+    _write_atomic(paths.metrics, lambda tmp: tmp.write_text(json.dumps(payload, indent=2)))
     rows = []
     for task, meter in meters.items():
         for rec in meter.records():
             rows.append({"task": task, **{k: v for k, v in rec.items() if np.ndim(v) == 0}})
-    confusions = {t: m.state()["confusion"] for t, m in meters.items() if "confusion" in m.state()}
-    if confusions:  # pooled confusion matrices, for the confusion-matrix figures
-        tmp = result.out_dir / ".confusion.npz.tmp.npz"
-        np.savez(tmp, **confusions)
-        tmp.replace(result.out_dir / "confusion.npz")
-    frame = pd.DataFrame(rows)
-    tmp = result.out_dir / ".per_image.parquet.tmp"
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(result.out_dir / "per_image.parquet")
+    if result.confusion:
+        _write_atomic(paths.confusion, lambda tmp: np.savez(tmp, **result.confusion))
+    _write_atomic(paths.per_image, lambda tmp: pd.DataFrame(rows).to_parquet(tmp, index=False))
 
 
 def format_eval_summary(result: EvalResult) -> str:
@@ -160,5 +159,5 @@ def format_eval_summary(result: EvalResult) -> str:
     for task, metrics in result.metrics.items():
         shown = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items())
         lines.append(f"   {task:<12} {shown}")
-    lines.append(f"   written: {result.out_dir / 'metrics.json'}")
+    lines.append(f"   written: {result.out_dir}/")
     return "\n".join(lines)

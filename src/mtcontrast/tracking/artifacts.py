@@ -160,11 +160,11 @@ def log_evaluation(result: EvalResult, run_dir: Path) -> str | None:
     metrics |= {"val/images": result.images, "val/seconds": result.seconds}
     log_metrics(run_id, metrics, step=result.step)
     c = client()
-    out = Path(result.out_dir)
-    for name in ("metrics.json", "per_image.parquet", "confusion.npz"):
-        if (out / name).is_file():
-            c.log_artifact(run_id, str(out / name), "eval")
-    for png in sorted((out / "figures").glob("*.png")):
+    paths = RunPaths(Path(run_dir))
+    for path in (paths.metrics, paths.per_image, paths.confusion):
+        if path.is_file():
+            c.log_artifact(run_id, str(path), "eval")
+    for png in sorted(paths.figures_dir.glob("*.png")):
         c.log_artifact(run_id, str(png), "figures")
     return run_id
 

@@ -46,18 +46,15 @@ def now_ms() -> int:
 
 
 # ------------------------------------------------------------------------------------------------ run identity
-def split_fingerprints(params: Params) -> dict[str, str]:
-    """``source_fingerprint`` of the prepared train / val splits ('' where a split is not prepared)."""
+def train_fingerprint(params: Params) -> str:
+    """``source_fingerprint`` of the prepared train split ('' when it is not prepared): part of the recipe."""
     from mtcontrast.data.errors import DataError
     from mtcontrast.data.prepared import PreparedSplit
 
-    out = {}
-    for split in ("train", "val"):
-        try:
-            out[split] = PreparedSplit(params.data.prepared_path(split)).info.source_fingerprint
-        except DataError:
-            out[split] = ""
-    return out
+    try:
+        return PreparedSplit(params.data.prepared_path("train")).info.source_fingerprint
+    except DataError:
+        return ""
 
 
 def param_values(resolved: Params) -> dict[str, str]:
@@ -86,7 +83,7 @@ def base_tags(source: str, profile: str | None = None) -> dict[str, str]:
     }
 
 
-def variant_tags(resolved: Params, variant: str, fingerprints: Mapping[str, str]) -> dict[str, str]:
+def variant_tags(resolved: Params, variant: str, fingerprint: str) -> dict[str, str]:
     from mtcontrast.tasks import dataset_spec
 
     chosen = resolved.model.tasks
@@ -99,8 +96,7 @@ def variant_tags(resolved: Params, variant: str, fingerprints: Mapping[str, str]
         "contrast": str(resolved.loss.contrast.enabled).lower(),
         "dataset": resolved.data.dataset,
         "data_name": resolved.data.name,
-        "data_fingerprint": fingerprints.get("train", ""),
-        "data_fingerprint.val": fingerprints.get("val", ""),
+        "data_fingerprint": fingerprint,
     }
 
 
@@ -206,14 +202,13 @@ class MlflowCallback:
         cb.params, cb.variant, cb.run_dir = resolved, variant, Path(run_dir)
         c = client()
         cb.experiment_id = experiment_for(resolved)
-        fingerprints = split_fingerprints(resolved)
-        cb._identity = recipe_digest(resolved, fingerprints["train"])
+        fingerprint = train_fingerprint(resolved)
+        cb._identity = recipe_digest(resolved, fingerprint)
         extra = {k: str(v) for k, v in (extra_tags or {}).items()}
         cb._params = param_values(resolved)
         cb._tags = {
             **base_tags(source, extra.pop("profile", None)),
-            **variant_tags(resolved, variant, fingerprints),
-            "mtc.identity": cb._identity,
+            **variant_tags(resolved, variant, fingerprint),
             **extra,
         }
         if parent_run_id:
@@ -297,7 +292,6 @@ class MlflowCallback:
             assert self.run_id is not None
             client().set_terminated(self.run_id, status=self._reopened_status or "FINISHED")
             self._create_run(self._tags["source"])
-        client().set_tag(self.run_id, "mtc.train_state", "running")
 
     def on_log(self, step: int, metrics: dict[str, float]) -> None:
         if not self.active:
@@ -337,7 +331,6 @@ class MlflowCallback:
             step=result.steps,
         )
         client().set_tag(self.run_id, TAG_COMPLETE, "true")
-        client().set_tag(self.run_id, "mtc.train_state", "complete")
         self._train_complete = True
 
 
