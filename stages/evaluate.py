@@ -14,6 +14,7 @@ MLflow: re-opens the variant's training run and adds ``val/<task>/<metric>`` and
 import argparse
 
 from mtcontrast.config import load_params
+from mtcontrast.errors import exit_on_user_error
 from mtcontrast.evaluation import run_evaluation
 
 
@@ -25,4 +26,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_user_error("evaluate"):
+        main()

@@ -13,6 +13,7 @@ MLflow: the same files as artifacts (figures/report/) of each variant's run, whe
 from pathlib import Path
 
 from mtcontrast.config import load_params
+from mtcontrast.errors import exit_on_user_error
 from mtcontrast.report.figures import learning_curves
 from mtcontrast.report.separation import feature_separation, multitask_variants
 from mtcontrast.tracking import client, configure, run_id_of
@@ -43,4 +44,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_user_error("figures"):
+        main()

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from mtcontrast.config import load_params
+from mtcontrast.errors import exit_on_user_error
 from mtcontrast.report.floors import compute_floors
 
 
@@ -25,4 +26,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_user_error("floors"):
+        main()

@@ -11,6 +11,7 @@ results.md and metrics.json as artifacts.
 from pathlib import Path
 
 from mtcontrast.config import load_params
+from mtcontrast.errors import exit_on_user_error
 from mtcontrast.report.results import write_report
 from mtcontrast.tracking import configure, log_report
 
@@ -24,4 +25,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_user_error("report"):
+        main()

@@ -13,6 +13,7 @@ summary (images, seconds, images/s, classes covered) is printed.
 import sys
 
 from mtcontrast.config import load_params
+from mtcontrast.errors import exit_on_user_error
 from mtcontrast.scenes import generate_scenes
 
 
@@ -22,4 +23,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_user_error("scenes"):
+        main()

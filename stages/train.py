@@ -12,6 +12,7 @@ mlflow_run.json) with params, per-step ``train/*`` metrics, tags, the checkpoint
 import argparse
 
 from mtcontrast.config import load_params
+from mtcontrast.errors import exit_on_user_error
 from mtcontrast.training import run_training
 
 
@@ -23,4 +24,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exit_on_user_error("train"):
+        main()

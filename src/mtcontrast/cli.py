@@ -19,8 +19,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from mtcontrast.config import Params, ParamsError, load_params, profile_overrides
-from mtcontrast.data.errors import DataError
+from mtcontrast.config import Params, load_params, profile_overrides
 
 
 def _cmd_scenes(params: Params, args: argparse.Namespace) -> None:
@@ -171,15 +170,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from mtcontrast.errors import exit_on_user_error
+
     args = build_parser().parse_args(argv)
     try:
-        params = load_params(args.params, args.overrides, profile=args.profile)
-        if args.profile is not None:  # a command that re-reads params from args (the ablation flow) gets the same
-            args.overrides = [*profile_overrides(args.profile, args.params), *args.overrides]
-        COMMANDS[args.command][0](params, args)
-    except (ParamsError, DataError, FileNotFoundError) as err:
-        print(f"mtc {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        with exit_on_user_error(f"mtc {args.command}"):
+            params = load_params(args.params, args.overrides, profile=args.profile)
+            if args.profile is not None:  # a command that re-reads params from args (the ablation flow) gets the same
+                args.overrides = [*profile_overrides(args.profile, args.params), *args.overrides]
+            COMMANDS[args.command][0](params, args)
+    except SystemExit as exit_:
+        if isinstance(exit_.code, str):  # a command's own `sys.exit(message)`
+            raise
+        return int(exit_.code or 0)
     return 0
 
 

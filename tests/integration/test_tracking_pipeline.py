@@ -113,11 +113,11 @@ def test_stage_scripts_log_one_complete_run_per_variant(
                 assert run.data.metrics[f"val/{task}/{name}"] == pytest.approx(value)
         artifacts = {
             a.path
-            for folder in ("checkpoint", "train", "eval", "figures", "report")
+            for folder in ("inference", "train", "eval", "figures", "report")
             for a in client.list_artifacts(run.info.run_id, folder)
         }
         assert {
-            "checkpoint/checkpoint.pt",
+            "inference/host.pt",
             "train/history.jsonl",
             "train/train_summary.json",
             "eval/metrics.json",
@@ -156,3 +156,15 @@ def test_stage_scripts_log_one_complete_run_per_variant(
     with torch.no_grad():
         want, got = host(image)["final"], model(image)["final"]
     assert sorted(got) == ["depth", "normals"] and all(torch.equal(got[t], want[t]) for t in want)
+
+    # ... and so is the weights-only file, the documented safe way to load it
+    from mlflow.artifacts import download_artifacts
+
+    host_file = download_artifacts(
+        run_id=runs["mtl_contrast"].info.run_id, artifact_path="inference/host.pt", dst_path=str(tmp_path / "dl")
+    )
+    safe = load_trained(host_file)
+    assert safe.variant == "mtl_contrast" and safe.params.model.tasks == ["depth", "normals"]
+    with torch.no_grad():
+        again = safe.host(image)["final"]
+    assert all(torch.equal(again[t], want[t]) for t in want)

@@ -155,13 +155,53 @@ def test_training_again_after_a_completed_training_gets_a_new_run(uri: str, tmp_
     tracking.client().set_tag(first.run_id, "mtc.train_complete", "true")  # what on_end leaves behind
     with tracking.tracked_run(params, "mtl", source="dvc:train", run_dir=run_dir) as cb:
         assert cb.run_id == first.run_id  # could still be an evaluation ...
-        cb.on_start(params, "mtl", run_dir)  # ... but the trainer starts over: new run
+        cb.on_start(params, "mtl", run_dir, 0)  # ... but the trainer starts over: new run
         cb.on_log(5, {"train/loss": 0.7})
     assert cb.run_id != first.run_id and tracking.run_id_of(run_dir) == cb.run_id
     c = tracking.client()
     assert c.get_run(first.run_id).info.status == "FINISHED"
     assert c.get_metric_history(first.run_id, "train/loss") == []
     assert [m.value for m in c.get_metric_history(cb.run_id, "train/loss")] == [0.7]
+
+
+def test_a_checkpoint_flushes_and_a_resumed_run_logs_no_step_twice(uri: str, tmp_path: Path) -> None:
+    run_dir = tmp_path / "runs" / "mtl"
+    params = _params(tmp_path)
+    c = tracking.client()
+    with pytest.raises(KeyboardInterrupt):
+        with tracking.tracked_run(params, "mtl", source="cli:train", run_dir=run_dir) as cb:
+            cb.on_start(params, "mtl", run_dir, 0)
+            for step in (1, 2):
+                cb.on_log(step, {"train/loss": float(step), "train/lr": 0.1})
+            cb.on_checkpoint(2)  # everything up to the checkpoint is in the store now
+            assert [m.step for m in c.get_metric_history(cb.run_id, "train/loss")] == [1, 2]
+            cb.on_log(3, {"train/loss": 3.0, "train/lr": 0.1})
+            cb.flush()  # a time-based flush after the checkpoint, then the process is killed
+            raise KeyboardInterrupt
+    with tracking.tracked_run(params, "mtl", source="cli:train", run_dir=run_dir) as resumed:
+        assert resumed.run_id == cb.run_id
+        resumed.on_start(params, "mtl", run_dir, 2)  # resumes from the step-2 checkpoint
+        for step in (3, 4):
+            resumed.on_log(step, {"train/loss": float(step), "train/lr": 0.1})
+    for key in ("train/loss", "train/lr"):
+        assert [m.step for m in c.get_metric_history(cb.run_id, key)] == [1, 2, 3, 4]  # each step exactly once
+
+
+def test_runs_of_dead_processes_are_swept_as_killed(uri: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    params = _params(tmp_path)
+    with tracking.tracked_run(params, "mtl", source="test", run_dir=tmp_path / "runs" / "mtl") as alive:
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        c = tracking.client()
+        orphan = c.create_run(alive.experiment_id, tags={"mtc.pid": dead.stdout.strip(), "mtc.host": os.uname()[1]})
+        foreign = c.create_run(alive.experiment_id, tags={"mtc.pid": dead.stdout.strip(), "mtc.host": "elsewhere"})
+        assert store.sweep_dead_runs() == [orphan.info.run_id]
+        assert c.get_run(orphan.info.run_id).info.status == "KILLED"
+        assert "ended without closing the run" in c.get_run(orphan.info.run_id).data.tags["mtc.error"]
+        assert c.get_run(alive.run_id).info.status == "RUNNING"  # this process is alive
+        assert c.get_run(foreign.info.run_id).info.status == "RUNNING"  # another machine's run: not ours to judge
 
 
 def test_children_nest_under_a_parent_run(uri: str, tmp_path: Path) -> None:
@@ -191,7 +231,8 @@ def test_only_rank_zero_logs(uri: str, tmp_path: Path, monkeypatch: pytest.Monke
     params = _params(tmp_path)
     with tracking.tracked_run(params, "mtl", source="test", run_dir=tmp_path / "runs" / "mtl") as cb:
         cb.on_log(1, {"train/loss": 1.0})
-        cb.on_start(params, "mtl", tmp_path)
+        cb.on_start(params, "mtl", tmp_path, 0)
+        cb.on_checkpoint(1)
     assert cb.run_id is None and not (tmp_path / "runs" / "mtl" / "mlflow_run.json").exists()
     assert tracking.log_report(params, {"variants": {"mtl": {}}}, tmp_path) == {}
     assert tracking.client().search_runs([tracking.experiment_for(params)]) == []

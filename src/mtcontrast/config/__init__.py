@@ -49,6 +49,7 @@ __all__ = [
     "apply_overrides",
     "parse_overrides",
     "profile_overrides",
+    "recipe_changes",
     "recipe_digest",
     "validate",
     "resolve_variant",
@@ -258,6 +259,20 @@ _NOT_RECIPE = ("eval", "variants", "scenes", "ablation")
 _NOT_RECIPE_TRAIN = ("threads", "log_every", "checkpoint_every")
 
 
+def _recipe_tree(tree: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in tree.items() if k not in _NOT_RECIPE}
+    out["train"] = {k: v for k, v in dict(out.get("train", {})).items() if k not in _NOT_RECIPE_TRAIN}
+    return out
+
+
+def recipe_changes(before: Mapping[str, Any], after: Params) -> list[str]:
+    """Dotted keys of the recipe that differ between a stored params tree (a checkpoint's) and ``after``."""
+    old, new = {}, {}
+    _flatten_into(old, "", _recipe_tree(before))
+    _flatten_into(new, "", _recipe_tree(after.model_dump(mode="json")))
+    return sorted(k.lstrip(".") for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+
+
 def recipe_digest(resolved: Params, data_fingerprint: str = "") -> str:
     """Identity of one training: the resolved params that change its result, and the fingerprint of the prepared
     train split it reads. The checkpoint resumes only under the same digest, and the MLflow run is re-opened
@@ -265,8 +280,7 @@ def recipe_digest(resolved: Params, data_fingerprint: str = "") -> str:
     import hashlib
     import json
 
-    tree = {k: v for k, v in resolved.model_dump(mode="json").items() if k not in _NOT_RECIPE}
-    tree["train"] = {k: v for k, v in tree["train"].items() if k not in _NOT_RECIPE_TRAIN}
+    tree = _recipe_tree(resolved.model_dump(mode="json"))
     blob = json.dumps({"recipe": tree, "data": data_fingerprint}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

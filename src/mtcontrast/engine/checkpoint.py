@@ -2,14 +2,20 @@
 
 A checkpoint holds everything needed to continue *exactly*: resolved params, git commit, step, model, criterion
 (projectors), optimiser, scheduler and RNG states. It is written to a temporary name and renamed, so a run killed
-mid-write never leaves a truncated file behind.
+mid-write never leaves a truncated file behind. A run folder is locked by the one training that writes it
+(:func:`run_lock`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
+import pickle
 import random
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +23,9 @@ import numpy as np
 import torch
 
 CHECKPOINT_VERSION = 2  # 2: recipe_digest; params with train.crop_size / augment and eval.pad_to
+TEMP_PREFIX = ".checkpoint.pt.tmp-"  # + pid: a checkpoint being written
+LOCK_FILE = ".lock"  # in a run folder while a training holds it
+_HELD: set[Path] = set()  # run folders locked by this process
 
 
 def git_commit(cwd: Path | None = None) -> str:
@@ -72,24 +81,102 @@ def _to_tuples(obj: Any) -> Any:
     return tuple(_to_tuples(o) for o in obj) if isinstance(obj, list) else obj
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read or written; the message names the file and what to do."""
+
+
+class CheckpointFormatError(CheckpointError):
+    """A readable checkpoint of another format version (written by an older mtcontrast)."""
+
+
+class RunLockedError(RuntimeError):
+    """Another process trains the same run folder."""
+
+
+def _reason(err: BaseException) -> str:
+    """The first line of an error, without PyTorch's advice to load untrusted files with weights_only=False."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text.split(" In PyTorch 2.6")[0].split("(1) ")[0].strip().rstrip(".")[:300]
+
+
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` (plus the format version) atomically: temp file in the same folder, fsync, rename."""
+    """Write ``payload`` (plus the format version) atomically: temp file in the same folder, fsync, rename. A full
+    disk or an unwritable folder is one :class:`CheckpointError` naming the file; no temp file is left."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f"{TEMP_PREFIX}{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as fh:
             torch.save({"version": CHECKPOINT_VERSION, **payload}, fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        what = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}.get(err.errno)
+        if what is None and err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            what = "the folder is not writable"
+        raise CheckpointError(f"{path}: cannot write the checkpoint: {what or _reason(err)}") from None
+    except RuntimeError as err:  # torch.save wraps the OSError of a full disk in a RuntimeError
+        raise CheckpointError(f"{path}: cannot write the checkpoint: {_reason(err)}") from None
     finally:
         tmp.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load with ``weights_only=True`` (no pickled code runs) and check the format version."""
-    ckpt = torch.load(Path(path), map_location=map_location, weights_only=True)
-    if ckpt.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(f"{path}: checkpoint format {ckpt.get('version')!r}, expected {CHECKPOINT_VERSION}")
+    """Load with ``weights_only=True`` (no pickled code runs) and check the format version; a truncated or corrupt
+    file is one :class:`CheckpointError` naming it."""
+    path = Path(path)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as err:
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({_reason(err)}); it is truncated or corrupt: delete it to train again"
+        ) from None
+    if not isinstance(ckpt, dict) or ckpt.get("version") != CHECKPOINT_VERSION:
+        version = ckpt.get("version") if isinstance(ckpt, dict) else None
+        raise CheckpointFormatError(
+            f"{path}: checkpoint format {version!r}, expected {CHECKPOINT_VERSION} (written by another mtcontrast "
+            "version); delete it or move it aside to train again"
+        )
     return ckpt
+
+
+def remove_stale_temps(run_dir: Path) -> list[Path]:
+    """Delete checkpoint temp files left by a process killed while writing (call with the run lock held)."""
+    stale = sorted(Path(run_dir).glob(f"{TEMP_PREFIX}*"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Exclusive lock on a run folder for one training (re-entrant in one process). A second training of the same
+    variant fails at once, naming the process that holds it; the OS releases the lock when its holder dies."""
+    run_dir = Path(run_dir).resolve()
+    if run_dir in _HELD:
+        yield
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = run_dir / LOCK_FILE
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            raise RunLockedError(
+                f"{lock}: another training of this run folder is running (pid {holder}); wait for it or stop it"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _HELD.add(run_dir)
+        try:
+            yield
+        finally:
+            _HELD.discard(run_dir)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -53,6 +53,18 @@ def load_trained(checkpoint: str | Path, device: str | torch.device = "cpu") -> 
     return Trained(host.to(device).eval(), params, path, str(ckpt["variant"]), int(ckpt["step"]), criterion)
 
 
+def save_host(trained: Trained, path: str | Path) -> Path:
+    """The inference-only file of a trained model: the host's weights, the params and step, in the checkpoint format
+    (``weights_only``-loadable: reading it runs no code), without optimiser or projectors; :func:`load_trained`
+    reads it like a checkpoint."""
+    from mtcontrast.engine.checkpoint import save_checkpoint
+
+    state = {f"{HOST_PREFIX}{k}": v.detach().cpu() for k, v in trained.host.state_dict().items()}
+    payload = {"params": trained.params.model_dump(mode="json"), "variant": trained.variant, "step": trained.step}
+    save_checkpoint(Path(path), {**payload, "model": state})
+    return Path(path)
+
+
 def load_projectors(trained: Trained) -> Any | None:
     """The regulariser's projector bank of a trained model (eval mode: BatchNorm running statistics, on the host's
     device), or None when it was trained without the regulariser."""

@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -26,8 +27,17 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from mtcontrast.config import Params, RunPaths, recipe_digest, resolve_variant
-from mtcontrast.engine.checkpoint import git_commit, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from mtcontrast.config import Params, RunPaths, recipe_changes, recipe_digest, resolve_variant
+from mtcontrast.engine.checkpoint import (
+    CheckpointFormatError,
+    git_commit,
+    load_checkpoint,
+    remove_stale_temps,
+    rng_state,
+    run_lock,
+    save_checkpoint,
+    set_rng_state,
+)
 from mtcontrast.engine.distributed import DistEnv, barrier, init_distributed
 from mtcontrast.engine.optim import build_optimizer, poly_schedule
 from mtcontrast.engine.sampler import IterationSampler
@@ -43,8 +53,9 @@ class NonFiniteLossError(RuntimeError):
 class TrainCallback(Protocol):
     """Observer of a run (e.g. the MLflow logger). Called on rank 0 only."""
 
-    def on_start(self, params: Params, variant: str, run_dir: Path) -> None: ...
+    def on_start(self, params: Params, variant: str, run_dir: Path, start: int) -> None: ...
     def on_log(self, step: int, metrics: dict[str, float]) -> None: ...
+    def on_checkpoint(self, step: int) -> None: ...  # called before the checkpoint of ``step`` is written
     def on_end(self, result: TrainResult) -> None: ...
 
 
@@ -57,6 +68,7 @@ class TrainResult:
     skipped_steps: int
     resumed_from: int
     final: dict[str, float] = field(default_factory=dict)
+    reused: bool = False  # a complete checkpoint of the same recipe: nothing was trained
 
     @property
     def run_dir(self) -> Path:
@@ -123,6 +135,51 @@ def _autocast(params: Params, device: torch.device) -> contextlib.AbstractContex
     return torch.autocast("cuda", dtype=dtype)
 
 
+def check_can_train(p: Params, variant: str) -> None:
+    """Refuse bad inputs before anything is created (no run folder, no MLflow run): a missing or unreadable train
+    split, an encoder timm cannot build or whose weights file is missing, a run folder that cannot be written."""
+    from mtcontrast.data.prepared import PreparedSplit
+    from mtcontrast.models.encoders import check_encoder
+
+    check_encoder(p.model.encoder)
+    with PreparedSplit(p.data.prepared_path("train")) as split:
+        if len(split) == 0:
+            raise ValueError(f"{split.path}: the train split holds no samples")
+    folder = p.train.run_paths(variant).dir
+    existing = next(d for d in (folder, *folder.parents) if d.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"{existing}: not writable; train.runs_dir must be a writable folder")
+
+
+def _read_checkpoint(ckpt_path: Path, move: bool) -> dict[str, Any] | None:
+    """The run folder's checkpoint, or None when there is none or it has another format version (then moved aside
+    by the process that ``move``s)."""
+    if not ckpt_path.is_file():
+        return None
+    try:
+        return load_checkpoint(ckpt_path)
+    except CheckpointFormatError as err:
+        if move:
+            _move_aside(ckpt_path, {"step": "?"}, str(err).split(": ", 1)[1].split(" (")[0])
+        return None
+
+
+def _move_aside(ckpt_path: Path, ckpt: dict[str, Any], why: str) -> Path:
+    """Keep a checkpoint that will not be continued (never overwrite work silently), and say why in one line."""
+    aside = ckpt_path.with_name(f"checkpoint.previous-{time.strftime('%Y%m%d-%H%M%S')}.pt")
+    ckpt_path.replace(aside)
+    print(f"not resuming {ckpt_path} (step {ckpt.get('step')}): {why}; moved it to {aside.name}", flush=True)
+    return aside
+
+
+def _truncate_history(history: Path, step: int) -> None:
+    """Drop the lines after ``step`` (logged by a process killed after its last checkpoint): no step twice."""
+    if not history.is_file():
+        return
+    kept = [line for line in history.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+    history.write_text("".join(f"{line}\n" for line in kept))
+
+
 def train_variant(
     params: Params,
     variant: str,
@@ -131,15 +188,28 @@ def train_variant(
     progress: bool = True,
     callbacks: Sequence[TrainCallback] = (),
 ) -> TrainResult:
-    """Train one variant to ``train.iterations`` and leave ``<runs_dir>/<variant>/checkpoint.pt``."""
+    """Train one variant to ``train.iterations`` and leave ``<runs_dir>/<variant>/checkpoint.pt``.
+
+    Holds the run folder's lock for the whole training (rank 0). A checkpoint of the same recipe is continued, or
+    reused as it is when complete; any other is moved aside with one line saying which keys changed."""
+    p = resolve_variant(params, variant)
+    check_can_train(p, variant)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return _train(p, variant, resume=resume, progress=progress, callbacks=callbacks)
+    with run_lock(p.train.run_paths(variant).dir):
+        return _train(p, variant, resume=resume, progress=progress, callbacks=callbacks)
+
+
+def _train(p: Params, variant: str, *, resume: bool, progress: bool, callbacks: Sequence[TrainCallback]) -> TrainResult:
     from mtcontrast.data.dataset import build_dataset, worker_init_fn
 
-    p = resolve_variant(params, variant)
     env: DistEnv = init_distributed(p.train.device)
     if p.train.threads:
         torch.set_num_threads(p.train.threads)
     paths = p.train.run_paths(variant)
     run_dir, ckpt_path = paths.dir, paths.checkpoint
+    if env.is_main:
+        remove_stale_temps(run_dir)
     model = build_training_model(p).to(env.device)
     host = model.host
     dataset = build_dataset(p, "train", tasks=host.tasks)
@@ -149,9 +219,24 @@ def train_variant(
     scaler = torch.amp.GradScaler("cuda", enabled=p.train.amp == "fp16" and env.device.type == "cuda")
 
     start, skipped = 0, 0
-    if resume and ckpt_path.is_file():
-        ckpt = load_checkpoint(ckpt_path)
-        if ckpt["recipe_digest"] == digest and ckpt["step"] < p.train.iterations:
+    ckpt = _read_checkpoint(ckpt_path, move=env.is_main)
+    if ckpt is not None:
+        same = ckpt.get("recipe_digest") == digest
+        if same and resume and ckpt["step"] >= p.train.iterations:
+            if env.is_main and progress:
+                print(f"{variant}: {ckpt_path} is complete for this recipe; nothing to train", flush=True)
+            summary = json.loads(paths.summary.read_text()) if paths.summary.is_file() else {}
+            return TrainResult(
+                variant,
+                paths,
+                int(ckpt["step"]),
+                0.0,
+                int(ckpt["skipped_steps"]),
+                int(ckpt["step"]),
+                summary.get("final", {}),
+                reused=True,
+            )
+        if same and resume:
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
@@ -161,8 +246,16 @@ def train_variant(
             if env.is_main:
                 log.info("resuming %s from step %d (%s)", variant, start, ckpt_path)
         elif env.is_main:
-            why = "a completed run" if ckpt["recipe_digest"] == digest else "a different recipe or data"
-            log.info("not resuming %s: checkpoint is %s; starting fresh", variant, why)
+            changed = recipe_changes(ckpt.get("params", {}), p)
+            why = (
+                "a fresh start was asked for (--fresh)"
+                if same
+                else f"the recipe changed: {', '.join(changed)}"
+                if changed
+                else "the prepared train data changed (fingerprint)"
+            )
+            _move_aside(ckpt_path, ckpt, why)
+        del ckpt
 
     sampler = IterationSampler(len(dataset), p.train.batch_size, seed=p.seed, rank=env.rank, world_size=env.world_size)
     loader = DataLoader(
@@ -174,13 +267,15 @@ def train_variant(
     )
     ddp_model = DistributedDataParallel(model) if env.enabled else model
 
+    history = paths.history
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        if start == 0:
+            history.unlink(missing_ok=True)
+        else:
+            _truncate_history(history, start)
         for cb in callbacks:
-            cb.on_start(p, variant, run_dir)
-    history = paths.history
-    if env.is_main and start == 0:
-        history.unlink(missing_ok=True)
+            cb.on_start(p, variant, run_dir, start)
 
     def checkpoint(step: int) -> None:
         rngs = [rng_state()]
@@ -189,6 +284,8 @@ def train_variant(
             torch.distributed.all_gather_object(gathered, rngs[0])
             rngs = gathered
         if env.is_main:
+            for cb in callbacks:
+                cb.on_checkpoint(step)
             save_checkpoint(
                 ckpt_path,
                 {

@@ -90,7 +90,7 @@ class Encoder(nn.Module):
         return list(feats)
 
 
-def _check_request(params: EncoderParams) -> None:
+def check_encoder(params: EncoderParams) -> None:
     """Reject anything that would download weights or conflict with the dedicated params, before building."""
     for key, instead in _RESERVED_KWARGS.items():
         if key in params.kwargs:
@@ -175,7 +175,7 @@ def build_encoder(params: EncoderParams, load_weights: bool = True) -> Encoder:
     """
     if not load_weights:
         params = params.model_copy(update={"pretrained_file": None})
-    _check_request(params)
+    check_encoder(params)
     out_indices = params.out_indices
     if out_indices is None:  # timm's default levels minus those finer than 1/4
         probe = _create_features(params, None, None)

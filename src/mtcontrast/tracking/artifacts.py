@@ -114,9 +114,12 @@ def log_inference_model(run_id: str, experiment_id: str, host: torch.nn.Module, 
 
 
 def log_training_artifacts(run: MlflowCallback, result: TrainResult) -> None:
-    """Checkpoint, history, summary, learning curves and the inference model of a finished training, logged
-    after the engine returned (the callback only streams metrics)."""
-    from mtcontrast.engine.trained import load_trained
+    """History, summary, learning curves and the inference model of a finished training, logged after the engine
+    returned (the callback only streams metrics). The model goes in twice: ``inference/host.pt`` (weights and
+    params, ``weights_only``-loadable: the safe way to load it, with :func:`mtcontrast.engine.trained.load_trained`)
+    and MLflow's pickled logged model (for the UI and ``mlflow.pytorch.load_model``, which runs pickled code). The
+    resumable checkpoint (with optimiser state) stays in the run folder, tracked by DVC."""
+    from mtcontrast.engine.trained import load_trained, save_host
     from mtcontrast.report.figures import learning_curves
 
     if not run.active:
@@ -124,8 +127,9 @@ def log_training_artifacts(run: MlflowCallback, result: TrainResult) -> None:
     run_id = str(run.run_id)
     c = client()
     paths = result.paths
-    with _optional(run_id, "checkpoint"):
-        c.log_artifact(run_id, str(paths.checkpoint), "checkpoint")
+    trained = load_trained(paths.checkpoint)
+    with _optional(run_id, "host"), tempfile.TemporaryDirectory() as tmp:
+        c.log_artifact(run_id, str(save_host(trained, Path(tmp) / "host.pt")), "inference")
     for path in (paths.history, paths.summary):
         if path.is_file():
             c.log_artifact(run_id, str(path), "train")
@@ -133,7 +137,6 @@ def log_training_artifacts(run: MlflowCallback, result: TrainResult) -> None:
         png = learning_curves({result.variant: paths.history}, Path(tmp) / "learning_curves.png")
         c.log_artifact(run_id, str(png), "figures")
     with _optional(run_id, "model"):
-        trained = load_trained(paths.checkpoint)
         log_inference_model(run_id, run.experiment_id or "", trained.host, val_example(trained.params, trained.host))
 
 

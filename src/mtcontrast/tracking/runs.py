@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mtcontrast.config import Params, RunPaths, flatten, recipe_digest, resolve_variant
-from mtcontrast.tracking.store import client, experiment_for
+from mtcontrast.tracking.store import TAG_HOST, TAG_PID, client, experiment_for
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,8 @@ def base_tags(source: str, profile: str | None = None) -> dict[str, str]:
         "mlflow.source.name": Path(sys.argv[0]).name if sys.argv and sys.argv[0] else source,
         "mlflow.source.type": "LOCAL",
         "mlflow.user": getpass.getuser(),
+        TAG_PID: str(os.getpid()),
+        TAG_HOST: socket.gethostname(),
     }
 
 
@@ -178,6 +181,7 @@ class MlflowCallback:
         self._buffer: list[Any] = []
         self._last_flush = time.monotonic()
         self._lock = threading.Lock()
+        self._logged_through = 0  # steps already in the run (a resumed training does not log them again)
 
     @property
     def active(self) -> bool:
@@ -285,19 +289,31 @@ class MlflowCallback:
         client().set_terminated(self.run_id, status=status)
 
     # -- TrainCallback -----------------------------------------------------------------------------------
-    def on_start(self, params: Params, variant: str, run_dir: Path) -> None:
+    def on_start(self, params: Params, variant: str, run_dir: Path, start: int) -> None:
         if not self.active:
             return
-        if self._train_complete:  # the trainer never resumes a completed run: this is a new training
+        if self._train_complete or start == 0 and self._reopened_status is not None:
+            # a completed training is never resumed, and a fresh start is a new training: a new run
             assert self.run_id is not None
-            client().set_terminated(self.run_id, status=self._reopened_status or "FINISHED")
+            ended = self._reopened_status if self._reopened_status in ("FINISHED", "FAILED", "KILLED") else "KILLED"
+            client().set_terminated(self.run_id, status=ended)
             self._create_run(self._tags["source"])
+        elif start > 0:  # a resumed training: the killed process may have sent steps after its checkpoint
+            assert self.run_id is not None
+            history = client().get_metric_history(self.run_id, "train/loss")
+            self._logged_through = max((m.step for m in history), default=0)
+
+    def on_checkpoint(self, step: int) -> None:
+        """Everything logged up to a checkpoint reaches the store before the checkpoint counts as written."""
+        self.flush()
 
     def on_log(self, step: int, metrics: dict[str, float]) -> None:
         if not self.active:
             return
         from mlflow.entities import Metric
 
+        if step <= self._logged_through:  # sent before a kill; the resumed values are bitwise the same
+            return
         ts = now_ms()
         with self._lock:
             self._buffer.extend(Metric(k, float(v), ts, int(step)) for k, v in metrics.items())

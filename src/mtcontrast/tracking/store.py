@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import re
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from mtcontrast.config import Params
 log = logging.getLogger(__name__)
 
 ENV_URI = "MLFLOW_TRACKING_URI"
+TAG_PID, TAG_HOST = "mtc.pid", "mtc.host"  # the process that holds a run open (for the sweep of dead runs)
 EXPERIMENT_PREFIX = "mtcontrast"
 _DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 _RETRY_MARKERS = ("database is locked", "database table is locked", "database is busy", "sqlite_busy")
@@ -85,7 +87,42 @@ def configure(uri: str | None = None) -> str:
     if uri not in _State.initialised:
         _initialise(uri)
         _State.initialised.add(uri)
+        sweep_dead_runs()
     return uri
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def sweep_dead_runs() -> list[str]:
+    """Close as KILLED the RUNNING runs of this machine whose process is gone (``kill -9``, a power cut), so no run
+    stays RUNNING forever; runs of other machines are left to them. Returns the ids closed; never raises."""
+    closed: list[str] = []
+    try:
+        c = client()
+        host = socket.gethostname()
+        experiments = [e.experiment_id for e in c.search_experiments()]
+        if not experiments:
+            return closed
+        running = c.search_runs(
+            experiments, filter_string=f"attributes.status = 'RUNNING' and tags.`{TAG_HOST}` = '{host}'"
+        )
+        for run in running:
+            pid = int(run.data.tags.get(TAG_PID, "0") or 0)
+            if pid and pid != os.getpid() and not _alive(pid):
+                c.set_tag(run.info.run_id, "mtc.error", f"process {pid} on {host} ended without closing the run")
+                c.set_terminated(run.info.run_id, status="KILLED")
+                closed.append(run.info.run_id)
+    except Exception as err:  # noqa: BLE001 - housekeeping must never stop the command that opened the store
+        log.warning("mlflow: could not sweep dead runs: %s: %s", type(err).__name__, err)
+    return closed
 
 
 def current_uri() -> str:
