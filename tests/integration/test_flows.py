@@ -4,15 +4,16 @@ clone as DVC commands (slow); the schedule builds cron deployments."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
-import yaml
 from tiny_nyud import write_tiny_nyud
 
 from mtcontrast.config import ParamsError, load_params
@@ -20,51 +21,38 @@ from pipelines.ablation import ablation
 from pipelines.schedule import build_deployments
 from pipelines.train_eval import Step, plan_steps, train_eval
 
+if TYPE_CHECKING:
+    from conftest import TinyRecipe
+
 H, W = 32, 64  # multiples of the encoder stride: no eval padding
 TRAIN_IDS, VAL_IDS = ["0001", "0002", "0003", "0004"], ["0005", "0006"]
 
 
-def _tiny_params(tmp_path: Path) -> Path:
-    """A 4 + 2 image NYUDv2-layout dataset, prepared by the real pipeline, and a params file for a CPU minute."""
+def _tiny_params(tmp_path: Path, tiny_recipe: TinyRecipe) -> Path:
+    """A 4 + 2 image NYUDv2-layout dataset, prepared by the real pipeline, and the tiny recipe's params file."""
     from mtcontrast.data import prepare_dataset
 
-    root = tmp_path / "raw" / "nyudv2"
-    write_tiny_nyud(root, TRAIN_IDS, VAL_IDS, (H, W), lambda idx, k: (idx // 97 + k) % 41)
-    params = load_params(
-        None,
-        [
-            f"data.root={root}",
-            "data.name=tiny",
-            f"data.prepared_dir={tmp_path / 'prepared'}",
-            "data.compression=none",
-            f"train.crop_size=[{H}, {W}]",
-            "model.head_channels=8",
-            "model.fuse_channels=16",
-            "loss.contrast.anchors_per_image=32",
-            "loss.contrast.candidates=16",
-            "train.iterations=2",
-            "train.batch_size=2",
-            "train.log_every=1",
-            "train.device=cpu",
-            "eval.batch_size=2",
-            f"ablation.runs_dir={tmp_path / 'runs' / 'ablation'}",
-            f"ablation.out_dir={tmp_path / 'reports' / 'ablation'}",
-        ],
+    write_tiny_nyud(tmp_path / "raw" / "nyudv2", TRAIN_IDS, VAL_IDS, (H, W), lambda idx, k: (idx // 97 + k) % 41)
+    params = tiny_recipe.at(
+        tmp_path,
+        "data.name=tiny",
+        "data.compression=none",
+        f"train.crop_size=[{H}, {W}]",
+        "train.iterations=2",
+        "train.device=cpu",
     )
     prepare_dataset(params.data, progress=False)
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False))
-    return path
+    return tiny_recipe.write(tmp_path / "params.yaml", params)
 
 
 def test_ablation_flow_nests_two_children_under_one_parent(
-    prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_recipe: TinyRecipe
 ) -> None:
     from mlflow import MlflowClient
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    params_file = _tiny_params(tmp_path)
+    params_file = _tiny_params(tmp_path, tiny_recipe)
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     monkeypatch.chdir(tmp_path)  # the project root of the store's artifacts
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
@@ -120,26 +108,13 @@ def test_ablation_flow_nests_two_children_under_one_parent(
     assert len(json.loads(by_key["ablation-lam-table"].data)) == 8
 
 
-# a tiny profile of params.yaml for the clone: two tasks, the 0.37 M-parameter timm test encoder, 3 iterations
-TINY_CLONE = [
-    "scenes.image_size=[64, 80]",
-    "scenes.train=8",
-    "scenes.val=4",
-    "train.crop_size=[64, 80]",
-    "model.encoder.name=test_resnet",
-    "model.tasks=[depth, normals]",
-    "model.head_channels=8",
-    "model.fuse_channels=16",
-    "loss.contrast.anchors_per_image=16",
-    "loss.contrast.proj_dim=16",
-    "train.batch_size=2",
-    "train.iterations=3",
-    "train.log_every=1",
-    "train.checkpoint_every=3",
-    "train.threads=1",
-    "eval.batch_size=4",
-]
-CLONE_VARIANTS = ("depth", "normals", "mtl", "mtl_contrast")
+# the clone's variants: two single-task baselines and the multi-task pair on the same two tasks (Δm needs both)
+CLONE_VARIANTS = {
+    "depth": {"tasks": ["depth"], "contrast": False, "host": "mtl_baseline"},
+    "normals": {"tasks": ["normals"], "contrast": False, "host": "mtl_baseline"},
+    "mtl": {"tasks": ["depth", "normals"], "contrast": False, "host": None},
+    "mtl_contrast": {"tasks": ["depth", "normals"], "contrast": True, "host": None},
+}
 
 
 def _dvc(clone: Path, *args: str) -> str:
@@ -150,19 +125,26 @@ def _dvc(clone: Path, *args: str) -> str:
 
 @pytest.mark.slow
 def test_train_eval_flow_runs_the_dvc_pipeline_and_leaves_dvc_status_clean(
-    prefect_api: None, repo_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    prefect_api: None, repo_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_recipe: TinyRecipe
 ) -> None:
+    """The committed pipeline (``git clone`` takes the last commit) on the tiny recipe, as the flow's DVC tasks."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(repo_root), str(clone)], check=True)
-    params = load_params(clone / "params.yaml", TINY_CLONE)
-    variants = {v: params.variants[v] for v in CLONE_VARIANTS}
-    for name in ("mtl", "mtl_contrast"):
-        variants[name] = variants[name].model_copy(update={"tasks": ["depth", "normals"]})
-    params = params.model_copy(update={"variants": variants})
-    (clone / "params.yaml").write_text(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False))
+    layout = load_params(clone / "params.yaml")  # keep the repo's relative folders: DVC outputs lie inside it
+    folders = [
+        f"scenes.out_dir={layout.scenes.out_dir}",
+        f"data.root={layout.data.root}",
+        f"data.prepared_dir={layout.data.prepared_dir}",
+        f"train.runs_dir={layout.train.runs_dir}",
+        f"ablation.runs_dir={layout.ablation.runs_dir}",
+        f"ablation.out_dir={layout.ablation.out_dir}",
+    ]
+    recipe = dataclasses.replace(tiny_recipe, file=clone / "params.yaml")  # the clone's params.yaml + the tiny list
+    params = recipe.at(clone, *folders, f"variants={json.dumps(CLONE_VARIANTS)}")
+    recipe.write(clone / "params.yaml", params)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the stages record into the clone's mlruns/
 
     result = train_eval(repo_dir=str(clone))
@@ -188,10 +170,11 @@ def test_train_eval_flow_runs_the_dvc_pipeline_and_leaves_dvc_status_clean(
     assert artifact.data == results
 
     # an override is a DVC experiment; a variant subset runs only that variant's stages
-    result = train_eval(variants=["depth"], overrides=["eval.batch_size=2"], exp_name="tiny-eval", repo_dir=str(clone))
+    assert params.eval.batch_size != 1
+    result = train_eval(variants=["depth"], overrides=["eval.batch_size=1"], exp_name="tiny-eval", repo_dir=str(clone))
 
-    assert result["commands"] == ["dvc exp run -S eval.batch_size=2 -n tiny-eval evaluate@depth"]
-    assert load_params(clone / "params.yaml").eval.batch_size == 2  # DVC applied it, as `dvc exp run -S` does
+    assert result["commands"] == ["dvc exp run -S eval.batch_size=1 -n tiny-eval evaluate@depth"]
+    assert load_params(clone / "params.yaml").eval.batch_size == 1  # DVC applied it, as `dvc exp run -S` does
     assert "tiny-eval" in _dvc(clone, "exp", "list")
     stale = set(result["dvc_status"])
     assert "evaluate@depth" not in stale and {"evaluate@normals", "evaluate@mtl"} <= stale

@@ -1,7 +1,7 @@
 """``ablation``: the grid of regulariser settings the Prefect ``ablation`` flow (``mtc ablate``) trains and compares.
 
-Grid keys are dotted params keys (the ``dvc exp run -S`` syntax); the flow takes the Cartesian product, trains and
-evaluates every child as an MLflow run nested under one parent, and summarises each setting over ``seed``.
+Grid keys are dotted params keys (the ``dvc exp run -S`` syntax); ``mtcontrast.study`` takes the Cartesian product,
+trains and evaluates every child as an MLflow run nested under one parent, and summarises each setting over ``seed``.
 """
 
 from __future__ import annotations
