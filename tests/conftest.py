@@ -51,7 +51,7 @@ class TinyRecipe:
             f"data.root={root}/raw/nyudv2",
             f"data.prepared_dir={root}/prepared",
             f"train.runs_dir={root}/runs",
-            f"ablation.runs_dir={root}/runs/ablation",
+            f"ablation.runs_dir={root}/studies",
             f"ablation.out_dir={root}/reports/ablation",
         ]
         return load_params(self.file, [*TINY, *folders, *overrides])

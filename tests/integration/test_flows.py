@@ -71,7 +71,7 @@ def test_ablation_flow_nests_two_children_under_one_parent(
     assert markdown.startswith("# Ablation lam: mtl_contrast on tiny\n") and "| weight=0.5 | 1 |" in markdown
     assert len(pd.read_parquet(paths["children"])) == 8
     assert Path(paths["chart"]).stat().st_size > 10_000
-    run_dirs = sorted(p.name for p in (tmp_path / "runs" / "ablation" / "lam").iterdir())
+    run_dirs = sorted(p.name for p in (tmp_path / "studies" / "lam").iterdir())
     assert run_dirs == ["weight-0.5", "weight-1.0"]
 
     client = MlflowClient(uri)
@@ -244,4 +244,4 @@ def test_mtc_ablate_rejects_a_bad_grid_key_before_training(
     assert main(["ablate", "--params", params, "--grid", "loss.contrast.wieght=[0.3, 1]", "--name", "typo"]) == 2
     err = capsys.readouterr().err
     assert "mtc ablate: error: ablation grid child wieght-0.3 (wieght=0.3): unknown key 'loss.contrast.wieght'" in err
-    assert not (tmp_path / "runs" / "ablation" / "typo").exists()
+    assert not (tmp_path / "studies" / "typo").exists()

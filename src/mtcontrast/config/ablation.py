@@ -28,7 +28,7 @@ class AblationParams(Section):
         }
     )
     max_parallel: int = Field(1, ge=1)  # children training at once (each gets cores / max_parallel torch threads)
-    runs_dir: Path = Path("runs/ablation")  # children: <runs_dir>/<name>/<child>/, apart from the DVC runs
+    runs_dir: Path = Path("studies")  # children: <runs_dir>/<name>/<child>/; no DVC stage reads this folder
     out_dir: Path = Path("reports/ablation")  # summary: <out_dir>/<name>/summary.{parquet,md,png}
 
     @field_validator("name")
