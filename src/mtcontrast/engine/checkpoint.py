@@ -96,7 +96,7 @@ class RunLockedError(RuntimeError):
 def _reason(err: BaseException) -> str:
     """The first line of an error, without PyTorch's advice to load untrusted files with weights_only=False."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return text.split(" In PyTorch 2.6")[0].split("(1) ")[0].strip().rstrip(".")[:300]
+    return text.split(". ")[0].split(" In PyTorch 2.6")[0].split("(1) ")[0].strip().rstrip(".")[:200]
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
