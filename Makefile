@@ -9,7 +9,7 @@ FIND_LINKS := $(shell pip config get global.find-links 2>/dev/null)
 # are off in .dvc/config. The venv's bin first, so that `dvc repro` runs the stages with the venv's python.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install run test test-slow lint bench clean-venv
+.PHONY: install run test test-slow lint bench prefect-server clean-venv
 
 install: $(STAMP)
 
@@ -43,6 +43,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+# The Prefect server for cron schedules: on 127.0.0.1, analytics off, its database in this project's .prefect/
+# (not the ~/.prefect every clone on the machine shares).
+prefect-server: $(STAMP)
+	PREFECT_HOME=$(abspath .prefect) PREFECT_SERVER_ANALYTICS_ENABLED=false $(VENV)/bin/prefect server start --host 127.0.0.1
 
 clean-venv:
 	rm -rf $(VENV)

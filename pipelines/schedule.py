@@ -1,12 +1,12 @@
 """Serve the ``train-eval`` and ``ablation`` flows as deployments with cron schedules on a local Prefect server.
 
-Inputs: a running ``prefect server start --host 127.0.0.1`` reached through ``PREFECT_API_URL``; the DVC project in
+Inputs: a running ``make prefect-server`` (``prefect server start --host 127.0.0.1``) reached through ``PREFECT_API_URL``; the DVC project in
 the serving process's directory (each run inherits it), whose params.yaml each scheduled run reads when it starts
 (so edits apply to the next run). Outputs: the deployments ``train-eval/nightly`` and ``ablation/weekly``; their
 runs write what the flows write. The deployments name the flows by module (``pipelines.train_eval.train_eval``),
 which the installed package resolves wherever the runner starts them.
 
-    prefect server start --host 127.0.0.1                      # terminal 1: API + UI at http://127.0.0.1:4200
+    make prefect-server                                        # terminal 1: API + UI at http://127.0.0.1:4200
     export PREFECT_API_URL=http://127.0.0.1:4200/api           # terminals 2 and 3
     python -m pipelines.schedule                               # terminal 2: serve both (Ctrl-C stops serving)
     prefect deployment run 'train-eval/nightly' --watch        # terminal 3: run now and follow to the end
@@ -71,7 +71,7 @@ def server_url() -> str:
     url = get_current_settings().api.url
     if not url:
         raise SystemExit(
-            "schedule: PREFECT_API_URL is not set. Start a server with `prefect server start --host 127.0.0.1`, "
+            "schedule: PREFECT_API_URL is not set. Start a server with `make prefect-server`, "
             "then `export PREFECT_API_URL=http://127.0.0.1:4200/api`"
         )
     try:
@@ -79,7 +79,7 @@ def server_url() -> str:
             reply.read()
     except (urllib.error.URLError, OSError) as err:
         raise SystemExit(
-            f"schedule: no Prefect server answers at {url} ({err}); is `prefect server start` running?"
+            f"schedule: no Prefect server answers at {url} ({err}); is `make prefect-server` running?"
         ) from None
     return url
 
