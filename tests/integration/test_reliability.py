@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -167,3 +168,67 @@ def test_a_corrupt_checkpoint_is_one_line_naming_the_file(
         assert code == 2, err
         assert len(err) == 1 and err[0].startswith(f"mtc {command}: error: {ckpt}: not a readable checkpoint"), err
         assert "weights_only=False" not in err[0] and "truncated or corrupt" in err[0]
+
+
+@pytest.fixture
+def small_mount(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """``mount(options)``: a 1 MB tmpfs under tmp_path (root only; the test is skipped where mounting is refused)."""
+    mounted: list[Path] = []
+
+    def mount(options: str) -> Path:
+        where = tmp_path / f"mnt{len(mounted)}"
+        where.mkdir()
+        out = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"{options},size=1m", "tmpfs", str(where)], capture_output=True
+        )
+        if out.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {out.stderr.decode().strip()}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in mounted:
+        subprocess.run(["umount", str(where)], check=False)
+
+
+def test_a_read_only_runs_dir_is_refused_before_anything_starts(
+    project: Path, small_mount: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from mlflow import MlflowClient
+
+    ro = small_mount("ro")
+    code = _main(project, monkeypatch, "train", "--variant", "edge", "-S", f"train.runs_dir={ro}/runs")
+    err = [line for line in capsys.readouterr().err.splitlines() if "mlflow.store.db" not in line]
+    assert code == 2 and err == [f"mtc train: error: {ro}: not writable; train.runs_dir must be a writable folder"]
+    client = MlflowClient(f"sqlite:///{project}/mlruns/mlflow.db")
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    assert not [r for r in client.search_runs(experiments) if r.data.tags.get("variant") == "edge"]
+
+
+def test_a_full_disk_under_the_runs_dir_is_one_line_and_no_temp_file(
+    project: Path, small_mount: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from mlflow import MlflowClient
+
+    full = small_mount("rw")
+    code = _main(
+        project,
+        monkeypatch,
+        "train",
+        "--variant",
+        "sal_free",
+        "-S",
+        f"train.runs_dir={full}",
+        "-S",
+        "train.iterations=2",
+        "-S",
+        'variants={"sal_free": {"tasks": ["depth"], "host": "mtl_baseline"}}',
+    )
+    err = [line for line in capsys.readouterr().err.splitlines() if "mlflow.store.db" not in line]
+    ckpt = full / "sal_free" / "checkpoint.pt"
+    assert code == 2 and err == [f"mtc train: error: {ckpt}: cannot write the checkpoint: no space left on device"]
+    assert not list((full / "sal_free").glob(".checkpoint.pt.tmp-*")) and not ckpt.exists()
+    client = MlflowClient(f"sqlite:///{project}/mlruns/mlflow.db")
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    (run,) = [r for r in client.search_runs(experiments) if r.data.tags.get("variant") == "sal_free"]
+    assert run.info.status == "FAILED" and "no space left on device" in run.data.tags["mtc.error"]

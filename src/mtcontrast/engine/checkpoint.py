@@ -14,6 +14,7 @@ import fcntl
 import os
 import pickle
 import random
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,7 +118,9 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
             what = "the folder is not writable"
         raise CheckpointError(f"{path}: cannot write the checkpoint: {what or _reason(err)}") from None
     except RuntimeError as err:  # torch.save wraps the OSError of a full disk in a RuntimeError
-        raise CheckpointError(f"{path}: cannot write the checkpoint: {_reason(err)}") from None
+        full = path.parent.is_dir() and shutil.disk_usage(path.parent).free < 64 * 2**20
+        what = "no space left on device" if full else _reason(err)
+        raise CheckpointError(f"{path}: cannot write the checkpoint: {what}") from None
     finally:
         tmp.unlink(missing_ok=True)
 
