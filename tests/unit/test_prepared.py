@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing
 import os
 import pickle
+import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +167,180 @@ def test_normals_storage_encoding(tmp_path: Path) -> None:
         with h5py.File(path, "r") as f:
             assert (f["normals"].attrs["encoding"], str(f["normals"].dtype)) == want
             assert ("normals_valid" in f) == (want[0] == "unit_png8")
+
+
+# --- a prepared file damaged on disk -------------------------------------------------------------------------------
+
+CORRUPT = "corrupted or truncated; re-run `dvc repro prepare`"
+
+
+def _chunk_middle(path: Path, key: str, index: int) -> int:
+    """File offset of the middle of sample ``index``'s chunk of ``key`` (well after the header)."""
+    with h5py.File(path, "r") as f:
+        info = f[key].id.get_chunk_info(index)
+    return int(info.byte_offset + info.size // 2)
+
+
+def _damage(path: Path, offset: int, n: int = 16) -> None:
+    with path.open("r+b") as fh:
+        fh.seek(offset)
+        data = fh.read(n)
+        fh.seek(offset)
+        fh.write(bytes(b ^ 0x5A for b in data))
+
+
+@pytest.mark.parametrize("compression", ["gzip", "lzf", "none"])
+def test_corrupted_sample_is_one_data_error(tmp_path: Path, compression: str) -> None:
+    """Bytes flipped inside one sample's chunk: the file opens, the other samples read, that sample (by index or
+    while iterating) raises one DataError naming the file, whatever the compression (chunks are checksummed)."""
+    write_nyud_dataset(tmp_path / "raw", "nyudv2", size=(32, 40))
+    path = prepare_dataset(_params(tmp_path, "nyudv2", compression=compression), progress=False).paths["train"]
+    _damage(path, _chunk_middle(path, "depth", 1))
+    split = PreparedSplit(path)
+    assert split[0]["meta"]["id"] == "0001" and split[2]["meta"]["id"] == "0003"
+    with pytest.raises(DataError, match=rf"^{path}: cannot read sample 1 \(.*\): {re.escape(CORRUPT)}") as info:
+        split[1]
+    assert len(str(info.value).splitlines()) == 1
+    with pytest.raises(DataError, match=re.escape(CORRUPT)):
+        list(split)
+    split.close()
+
+
+def test_corrupted_file_read_by_loader_workers_is_one_data_error(tmp_path: Path) -> None:
+    """torch re-raises a worker's exception from its traceback text; a DataError comes back as one line."""
+    from mtcontrast.data.dataset import MultiTaskDataset, build_loader
+    from mtcontrast.data.transforms import EvalTransform
+
+    write_nyud_dataset(tmp_path / "raw", "nyudv2", size=(32, 40))
+    path = prepare_dataset(_params(tmp_path, "nyudv2"), progress=False).paths["train"]
+    _damage(path, _chunk_middle(path, "image", 2))
+    dataset = MultiTaskDataset(path, EvalTransform(None, 8))
+    with pytest.raises(DataError) as info:
+        list(build_loader(dataset, batch_size=1, num_workers=1))
+    assert str(info.value).startswith(f"{path}: cannot read sample 2 (") and str(info.value).endswith(CORRUPT)
+    assert len(str(info.value).splitlines()) == 1
+    assert pickle.loads(pickle.dumps(info.value)).args == info.value.args
+
+
+def test_damage_anywhere_after_the_header_never_escapes_as_a_traceback(tmp_path: Path) -> None:
+    """Bytes flipped at offsets spread over the file, read in a child process (a libhdf5 crash would show as a
+    signal): each outcome is one DataError naming the file or, in slack space, the unchanged samples."""
+    write_nyud_dataset(tmp_path / "raw", "nyudv2", size=(32, 40))
+    path = prepare_dataset(_params(tmp_path, "nyudv2"), progress=False).paths["train"]
+    size = path.stat().st_size
+    offsets = [size * k // 24 for k in range(2, 24)]  # past the superblock
+    script = """
+import shutil, sys
+import numpy as np
+from mtcontrast.data import DataError, PreparedSplit
+
+def arrays(path):
+    return [np.concatenate([np.ravel(v) for k, v in sorted(s.items()) if k != "meta"]) for s in PreparedSplit(path)]
+
+original, work = sys.argv[1], sys.argv[2]
+want = arrays(original)
+for offset in map(int, sys.argv[3:]):
+    shutil.copyfile(original, work)
+    with open(work, "r+b") as fh:
+        fh.seek(offset)
+        data = fh.read(32)
+        fh.seek(offset)
+        fh.write(bytes(b ^ 0x5A for b in data))
+    try:
+        same = all(np.array_equal(a, b) for a, b in zip(arrays(work), want, strict=True))
+        outcome = "same" if same else "DIFFERENT"
+    except DataError as err:
+        text = str(err)
+        outcome = "DataError" if text.startswith(work) and len(text.splitlines()) == 1 else "BAD " + text
+    print(offset, outcome, flush=True)
+"""
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(path), str(tmp_path / "damaged.h5"), *map(str, offsets)],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, (run.returncode, run.stdout[-500:], run.stderr[-2000:])
+    outcomes = dict(line.split(" ", 1) for line in run.stdout.splitlines())
+    assert len(outcomes) == len(offsets) and set(outcomes.values()) <= {"DataError", "same"}, outcomes
+    assert list(outcomes.values()).count("DataError") >= len(offsets) // 2, outcomes
+
+
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.9])
+def test_truncated_file_is_one_data_error(tmp_path: Path, keep: float) -> None:
+    write_nyud_dataset(tmp_path / "raw", "nyudv2", size=(32, 40))
+    path = prepare_dataset(_params(tmp_path, "nyudv2"), progress=False).paths["train"]
+    data = path.read_bytes()
+    split = PreparedSplit(path)  # opened before the damage: the next read fails cleanly too
+    split[0]
+    split.close()
+    path.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(DataError, match=rf"^{path}: cannot open prepared split \(.*truncated.*\): .*{CORRUPT}"):
+        PreparedSplit(path)
+    with pytest.raises(DataError, match=re.escape(CORRUPT)) as info:
+        split[1]
+    assert len(str(info.value).splitlines()) == 1
+
+
+def test_writer_on_a_full_device_raises_enospc_not_a_crash(tmp_path: Path) -> None:
+    """Writes to /dev/full fail with ENOSPC: the writer raises that OSError from Python and closes cleanly, in a
+    child process so that a libhdf5 crash (the old behaviour at exit) would show as a signal."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    script = """
+import errno, numpy as np
+from pathlib import Path
+from mtcontrast.data.prepared import PreparedWriter
+sample = {"image": np.zeros((64, 80, 3), np.uint8), "depth": np.ones((64, 80), np.float32), "meta": {"id": "a"}}
+try:
+    writer = PreparedWriter(Path("/dev/full"), count=2, max_size=(64, 80), tasks=["depth"], compression="none", attrs={})
+    writer.write(0, sample)
+    writer.write(1, sample)
+    writer.finish({})
+except OSError as err:
+    print("ENOSPC" if err.errno == errno.ENOSPC else f"errno {err.errno}")
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert (run.returncode, run.stdout.strip(), run.stderr) == (0, "ENOSPC", "")
+
+
+def test_guarded_file_holds_writes_after_a_failure() -> None:
+    """After ENOSPC, writes land in memory and reads see them, so libhdf5 can finish its close consistently."""
+    from mtcontrast.data.prepared import GuardedFile
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    guard = GuardedFile(Path("/dev/full"))
+    assert guard.write(memoryview(b"header")) == 6 and guard.error is not None and guard.error.errno == errno.ENOSPC
+    assert guard.error.__traceback__ is None  # its frames would keep views of libhdf5's buffers alive
+    guard.seek(4)
+    guard.write(b"XY")
+    assert guard.tell() == 6 and guard.seek(0, os.SEEK_END) == 6
+    guard.seek(0)
+    buffer = bytearray(8)
+    assert guard.readinto(buffer) == 8 and bytes(buffer) == b"headXY\0\0"
+    guard.close()
+
+
+def test_open_checks_tasks_and_sizes(tmp_path: Path) -> None:
+    write_nyud_dataset(tmp_path / "raw", "nyudv2")
+    path = prepare_dataset(_params(tmp_path, "nyudv2"), progress=False).paths["train"]
+    tasks = PreparedSplit(path).attrs["tasks"]
+    _modify(path, tasks=json.dumps(["semseg", "../x"]))
+    with pytest.raises(DataError, match=r"attribute 'tasks' = \['semseg', '\.\./x'\]; expected a list of task names"):
+        PreparedSplit(path)
+    _modify(path, tasks=tasks)
+    with h5py.File(path, "a") as f:
+        f["sizes"][1] = (7, 8)  # the file is 6×8
+    with pytest.raises(DataError, match=rf"'sizes' is not N × \(H, W\) within 1..\(6, 8\): {re.escape(CORRUPT)}"):
+        PreparedSplit(path)
+
+
+def test_data_error_crosses_processes_as_one_line() -> None:
+    err = DataError(Path("/d/val.h5"), "bad")
+    again = pickle.loads(pickle.dumps(err))
+    assert (str(again), again.path, again.message) == ("/d/val.h5: bad", Path("/d/val.h5"), "bad")
+    worker = (
+        "Caught DataError in DataLoader worker process 0.\\nOriginal Traceback (most recent call last):\\n"
+        '  File "x.py", line 1, in f\\nmtcontrast.data.errors.DataError: /d/val.h5: cannot read sample 2\\n'
+    ).replace("\\n", "\n")
+    assert str(DataError(worker)) == "/d/val.h5: cannot read sample 2"

@@ -87,7 +87,10 @@ def test_tracked_run_logs_params_tags_and_batched_metrics(uri: str, tmp_path: Pa
     assert [m.value for m in c.get_metric_history(cb.run_id, "train/contrast/semseg_from_depth")] == [0.5] * 3
     p, tags = run.data.params, run.data.tags
     assert p["train.lr"] == "0.002" and p["model.tasks"] == "null" and p["loss.contrast.enabled"] == "true"
-    assert p["train.augment.scale"] == json.dumps(list(params.train.augment.scale)) and p["model.encoder.name"] == "resnet18"
+    assert (
+        p["train.augment.scale"] == json.dumps(list(params.train.augment.scale))
+        and p["model.encoder.name"] == "resnet18"
+    )
     assert not [k for k in p if k.startswith(("variants.", "ablation."))]
     assert len(p) == len(tracking.runs.param_values(load_params(None, []))) > 90
     assert tags["variant"] == "mtl_contrast" and tags["host"] == "mtl_baseline" and tags["encoder"] == "resnet18"

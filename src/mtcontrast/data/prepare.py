@@ -3,14 +3,18 @@
 Two passes per split: a cheap one (split file, every listed file present, image headers against the expected
 sizes, source fingerprint) so a broken download fails in seconds, then a streamed decode of one sample at a time
 into the HDF5 writer. Both outputs are written under temp names in the output folder and renamed only when both
-are complete; on any error the temps are removed and nothing new is left behind.
+are complete; on any error the temps are removed and nothing new is left behind. Free space is checked against
+an estimate of the output before writing, and a full disk while writing is reported as such (the HDF5 writer
+catches it at its file boundary, see :class:`~mtcontrast.data.prepared.GuardedFile`).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +27,15 @@ from mtcontrast.config.data import DataParams
 from mtcontrast.data.adapters import SPLITS, DatasetAdapter, build_adapter
 from mtcontrast.data.checks import Expectations, SplitStats, check_image_size, check_split_ids, format_summary
 from mtcontrast.data.errors import DataError
-from mtcontrast.data.prepared import IGNORE_VALUES, SCHEMA_VERSION, PreparedSplit, PreparedWriter
+from mtcontrast.data.prepared import (
+    IGNORE_VALUES,
+    SCHEMA_VERSION,
+    UNIT_PNG8,
+    PreparedSplit,
+    PreparedWriter,
+    estimate_bytes,
+    write_error_message,
+)
 
 
 @dataclass
@@ -122,6 +134,41 @@ def _make_out_dir(out_dir: Path) -> list[Path]:
     return created
 
 
+def _size(n: float) -> str:
+    """Bytes as MiB (GiB from 10 GiB on), enough to compare need and free at a glance."""
+    return f"{n / 2**30:.1f} GiB" if n >= 10 * 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def _check_free_space(adapter: DatasetAdapter, plans: dict[str, SplitPlan], params: DataParams, out_dir: Path) -> None:
+    """Refuse before writing when the outputs cannot fit: cheaper and clearer than failing at the last sample.
+    The estimate is a lower one (see :func:`~mtcontrast.data.prepared.estimate_bytes`), so a run it lets through
+    can still fill the disk; the writer reports that case too."""
+    png8 = adapter.normals_encoding == UNIT_PNG8
+    need = sum(
+        estimate_bytes(plan.sizes, plan.max_size, adapter.spec.tasks, params.compression, png8)
+        for plan in plans.values()
+    )
+    try:
+        free = shutil.disk_usage(out_dir).free
+    except OSError:
+        return  # no statvfs (some network mounts): the writer's own check still applies
+    if need > free:
+        raise DataError(
+            out_dir,
+            f"no space left on device: about {_size(need)} needed for {' + '.join(f'{s}.h5' for s in plans)}, "
+            f"{_size(free)} free; free some space or set data.prepared_dir to a larger disk",
+        )
+
+
+def _remove_created(created: list[Path]) -> None:
+    """Remove the folders this run created (deepest first), stopping at the first that is not empty."""
+    for folder in created:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+
+
 def _remove_stale_temps(out_dir: Path) -> None:
     """Temps of an earlier run that was killed (SIGKILL skips cleanup); a live writer's temps are kept."""
     for path in out_dir.glob(".*.h5.tmp-*"):
@@ -205,6 +252,11 @@ def prepare_dataset(params: DataParams, *, progress: bool = True, force: bool = 
 
     created = _make_out_dir(out_dir)
     _remove_stale_temps(out_dir)
+    try:
+        _check_free_space(adapter, plans, params, out_dir)
+    except DataError:
+        _remove_created(created)
+        raise
     attrs = {
         "dataset": adapter.name,
         "variant": adapter.variant,
@@ -222,20 +274,23 @@ def prepare_dataset(params: DataParams, *, progress: bool = True, force: bool = 
         for split in SPLITS:
             try:
                 checks[split] = _write_split(adapter, split, plans[split], temps[split], params, attrs, progress)
-            except OSError as err:  # disk full, quota, permissions while writing
+            except OSError as err:  # disk full, quota, I/O error: raised by the writer, never inside libhdf5
+                advice = (
+                    "free some space or set data.prepared_dir to a larger disk"
+                    if err.errno in (errno.ENOSPC, errno.EDQUOT)
+                    else "expected a writable folder (data.prepared_dir)"
+                )
                 raise DataError(
-                    temps[split], f"cannot write prepared split ({err}); expected a writable folder"
+                    paths[split],
+                    f"{write_error_message(err)} while writing this split (nothing replaced, partial file removed); "
+                    f"{advice}",
                 ) from None
         for split in SPLITS:
             os.replace(temps[split], paths[split])
     except BaseException:
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)
-        for folder in created:
-            try:
-                folder.rmdir()
-            except OSError:
-                break
+        _remove_created(created)
         raise
     notes = []
     if params.limit is not None:

@@ -6,6 +6,10 @@ each sample's H, W and ``ids`` its id. File attrs: ``schema_version``, ``dataset
 ``class_names``, ``ignore``, ``count``, ``source_fingerprint``, ``check_summary``, ``complete`` (JSON strings where
 structured).
 
+Every chunk carries a Fletcher-32 checksum and the file uses the HDF5 1.10 format, whose metadata is checksummed
+too, so a file damaged on disk fails on read (one :class:`DataError` naming it) instead of returning wrong pixels.
+Writes go through :class:`GuardedFile`, so a full disk is reported as such rather than crashing libhdf5.
+
 Normals that came from 8-bit PNGs (NYUDv2, PASCAL) are stored as their 8-bit values plus a ``normals_valid`` map
 (dataset attr ``encoding = "unit_png8"``) and decoded on read with the adapters' own formula, which gives the same
 float32 arrays bit for bit at a quarter of the bytes to decompress; NPY normals (NYUD_MT) stay float32.
@@ -13,8 +17,10 @@ float32 arrays bit for bit at a quarter of the bytes to decompress; NPY normals 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +31,15 @@ import h5py
 import numpy as np
 
 from mtcontrast.data.errors import DataError
+from mtcontrast.data.ids import check_id
 
 SCHEMA_VERSION = 1
 UNIT_PNG8 = "unit_png8"
 GZIP_LEVEL = 1  # measured: same file size as level 4 on dataset-like maps, ~30% faster to write, same read speed
+LIBVER = "v110"  # checksummed metadata and a fixed-array chunk index; read by HDF5 >= 1.10
+CORRUPT = "corrupted or truncated; re-run `dvc repro prepare`"  # DVC deletes the outputs before re-running
+# What h5py raises for a damaged file: OSError for I/O and checksum failures, the others for broken metadata.
+_H5_READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError)
 
 
 def decode_unit_png(raw: np.ndarray) -> np.ndarray:
@@ -73,8 +84,133 @@ IGNORE_VALUES: dict[str, Any] = {
 }
 
 
+def _reason(err: BaseException) -> str:
+    """First line of an h5py message (some carry libhdf5's multi-line details), for a one-line error."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+def write_error_message(err: OSError) -> str:
+    """The one-line text for a failed write of a prepared split: a full disk or quota said as such."""
+    if err.errno == errno.ENOSPC:
+        return "no space left on device"
+    if err.errno == errno.EDQUOT:
+        return "disk quota exceeded"
+    return f"cannot write ({err.strerror or _reason(err)})"
+
+
+class GuardedFile:
+    """The file object libhdf5 writes through (h5py's file-object driver).
+
+    The first OSError of a write (full disk, quota, I/O error) is kept in ``error`` and from then on writes go to
+    memory instead of failing inside libhdf5, whose error path after a failed write prints hundreds of lines and
+    can segfault. Reads see those writes, so libhdf5 stays consistent until the file is closed; the writer raises
+    ``error`` right after and the caller removes the file. Memory holds at most what is written between the
+    failure and the close (the rest of one sample and the caches' flush). Short writes are completed here, since
+    the driver ignores the count returned.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._raw = open(path, "w+b", buffering=0)  # noqa: SIM115 - closed by close(); unbuffered: no hidden state
+        self._pos = 0
+        self._held: list[tuple[int, bytes]] = []  # (offset, data) written after the failure, in order
+        self.error: OSError | None = None
+
+    def _fail(self, err: OSError) -> None:
+        # Kept without its traceback: its frames hold views of libhdf5's buffers, which are freed on return.
+        if self.error is None:
+            self.error = err.with_traceback(None)
+
+    def write(self, data: Any) -> int:
+        with memoryview(data) as whole, whole.cast("B") as view:
+            size = len(view)
+            if self.error is None:
+                try:
+                    self._raw.seek(self._pos)
+                    done = 0
+                    while done < size:
+                        with view[done:] as rest:
+                            done += self._raw.write(rest) or 0
+                except OSError as err:
+                    self._fail(err)
+            if self.error is not None:
+                self._held.append((self._pos, view.tobytes()))  # a copy: the buffer is libhdf5's
+        self._pos += size
+        return size
+
+    def readinto(self, buffer: Any) -> int:
+        with memoryview(buffer) as whole, whole.cast("B") as view:
+            size, start = len(view), self._pos
+            got = 0
+            try:
+                self._raw.seek(start)
+                got = self._raw.readinto(view) or 0
+            except OSError as err:
+                self._fail(err)
+            view[got:] = bytes(size - got)  # past the end reads as zeros, as the driver does
+            for offset, data in self._held:
+                lo, hi = max(start, offset), min(start + size, offset + len(data))
+                if lo < hi:
+                    view[lo - start : hi - start] = data[lo - offset : hi - offset]
+        self._pos += size
+        return size
+
+    def read(self, size: int = -1) -> bytes:
+        buffer = bytearray(max(size, 0))
+        self.readinto(buffer)
+        return bytes(buffer)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_SET:
+            self._pos = offset
+        elif whence == os.SEEK_CUR:
+            self._pos += offset
+        else:  # from the end, which includes data held in memory
+            end = max([self._raw.seek(0, os.SEEK_END), *(o + len(d) for o, d in self._held)])
+            self._pos = end + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def truncate(self, size: int | None = None) -> int:
+        size = self._pos if size is None else size
+        if self.error is None:
+            try:
+                self._raw.truncate(size)
+            except OSError as err:
+                self._fail(err)
+        return size
+
+    def flush(self) -> None:
+        """Nothing buffered here (the file is unbuffered)."""
+
+    def close(self) -> None:
+        self._held.clear()
+        try:
+            self._raw.close()
+        except OSError as err:
+            self._fail(err)
+
+
+def estimate_bytes(
+    sizes: Sequence[tuple[int, int]], max_size: tuple[int, int], tasks: Sequence[str], compression: str, png8: bool
+) -> int:
+    """A lower estimate of a split's file size, for the free-space check before writing: exact padded arrays
+    without compression; a quarter of the unpadded bytes with it (the procedural scenes reach ~0.4, photos
+    compress less), so a check against it refuses only outputs that cannot fit."""
+    per_pixel = 0
+    for key in ("image", *tasks, *(["normals_valid"] if png8 and "normals" in tasks else [])):
+        st = STORAGE[key]
+        itemsize = 1 if png8 and key == "normals" else np.dtype(st.dtype).itemsize
+        per_pixel += itemsize * (st.channels or 1)
+    if compression == "none":
+        return len(sizes) * max_size[0] * max_size[1] * per_pixel
+    return sum(h * w for h, w in sizes) * per_pixel // 4
+
+
 class PreparedWriter:
-    """Streams samples into a new file: memory holds one sample, whatever N is."""
+    """Streams samples into a new file: memory holds one sample, whatever N is. A failed write (full disk)
+    raises the OSError itself, from :meth:`write` or :meth:`finish`, never from inside libhdf5."""
 
     def __init__(
         self,
@@ -91,16 +227,31 @@ class PreparedWriter:
         self.count = count
         self.tasks = tuple(tasks)
         self.png8 = "normals" in self.tasks and normals_encoding == UNIT_PNG8
-        self._file = h5py.File(self.path, "w")
         self._written = np.zeros(count, dtype=bool)
+        self._io = GuardedFile(self.path)
+        try:
+            self._file = h5py.File(self._io, "w", libver=LIBVER)
+        except BaseException:
+            self._io.close()
+            raise
+        self._closer = weakref.finalize(self, _close_writer, self._file, self._io)
+        try:
+            self._create(max_size, compression, attrs)
+        except BaseException:
+            self.close()
+            raise
+        self._check()
+
+    def _create(self, max_size: tuple[int, int], compression: str, attrs: Mapping[str, Any]) -> None:
+        count = self.count
         h, w = max_size
         for key in ("image", *self.tasks, *(["normals_valid"] if self.png8 else [])):
             st = STORAGE[key]
             dtype = "uint8" if self.png8 and key == "normals" else st.dtype
             shape = (count, h, w) + ((st.channels,) if st.channels else ())
-            options: dict[str, Any] = {}
+            options: dict[str, Any] = {"fletcher32": True}
             if compression != "none":
-                options = {"compression": compression, "shuffle": dtype != "uint8"}
+                options |= {"compression": compression, "shuffle": dtype != "uint8"}
                 if compression == "gzip":
                     options["compression_opts"] = GZIP_LEVEL
             ds = self._file.create_dataset(
@@ -108,7 +259,7 @@ class PreparedWriter:
             )
             if key == "normals":
                 ds.attrs["encoding"] = UNIT_PNG8 if self.png8 else "float32"
-        self._file.create_dataset("sizes", shape=(count, 2), dtype="int32")
+        self._file.create_dataset("sizes", shape=(count, 2), dtype="int32", chunks=True, fletcher32=True)
         self._file.create_dataset("ids", shape=(count,), dtype=h5py.string_dtype())
         for key, value in attrs.items():
             self._file.attrs[key] = value
@@ -129,6 +280,13 @@ class PreparedWriter:
         self._file["sizes"][index] = (h, w)
         self._file["ids"][index] = sample["meta"]["id"]
         self._written[index] = True
+        self._check()
+
+    def _check(self) -> None:
+        """Raise a failed write's OSError, closing first: the file is useless and must not outlive the error."""
+        if self._io.error is not None:
+            self.close()
+            raise self._io.error
 
     def finish(self, attrs: Mapping[str, Any]) -> None:
         """Mark the file complete (a reader refuses incomplete files) and close it."""
@@ -137,10 +295,21 @@ class PreparedWriter:
         for key, value in attrs.items():
             self._file.attrs[key] = value
         self._file.attrs["complete"] = True
-        self._file.close()
+        self.close()
+        self._check()
 
     def close(self) -> None:
-        self._file.close()
+        """Close the HDF5 file and the file under it (a failed write is kept in the guard, not raised)."""
+        self._closer()
+
+
+def _close_writer(file: h5py.File, io: GuardedFile) -> None:
+    """Close ``file`` before the object it writes through; also run at interpreter exit for a writer never
+    closed, because libhdf5 calling back into a half-finalised interpreter crashes."""
+    try:
+        file.close()
+    finally:
+        io.close()
 
 
 @dataclass(frozen=True)
@@ -181,14 +350,28 @@ class PreparedSplit:
         self._file: h5py.File | None = None
         self._pid: int | None = None
         try:
-            with h5py.File(self.path, "r", locking=False) as f:
+            f = h5py.File(self.path, "r", locking=False)
+        except _H5_READ_ERRORS as err:
+            raise DataError(
+                self.path, f"cannot open prepared split ({_reason(err)}): not an HDF5 file or {CORRUPT}"
+            ) from None
+        try:
+            with f:
                 self.attrs: dict[str, Any] = dict(f.attrs)
                 self._validate(f)
                 self._ids = [s.decode() if isinstance(s, bytes) else str(s) for s in f["ids"][()]]
                 self._png8 = "normals" in f and f["normals"].attrs.get("encoding") == UNIT_PNG8
                 self._sizes = np.asarray(f["sizes"][()], dtype=np.int64)
-        except OSError as err:
-            raise DataError(self.path, f"cannot open prepared split ({err}); expected an HDF5 file") from None
+                bound = f["image"].shape[1:3]
+        except DataError:
+            raise
+        except _H5_READ_ERRORS as err:
+            raise DataError(self.path, f"cannot read prepared split ({_reason(err)}): {CORRUPT}") from None
+        for sid in self._ids:  # ids become file names (prediction lookup, SEISM export): refuse a hand-edited one
+            check_id(sid, self.path)
+        sizes_ok = self._sizes.shape == (len(self._ids), 2) and (self._sizes >= 1).all()
+        if not (sizes_ok and (self._sizes <= bound).all()):
+            raise DataError(self.path, f"'sizes' is not N × (H, W) within 1..{tuple(bound)}: {CORRUPT}")
         stored = tuple(_json_attr(self.attrs, "tasks", self.path))
         if tasks is not None and not set(tasks) <= set(stored):
             raise DataError(self.path, f"tasks {sorted(set(tasks) - set(stored))} not in this file ({list(stored)})")
@@ -218,7 +401,11 @@ class PreparedSplit:
             if key not in f.attrs:
                 raise DataError(self.path, f"attribute {key!r} missing; expected a file written by `mtc prepare`")
         count = int(f.attrs["count"])
-        keys = ["ids", "sizes", "image", *_json_attr(f.attrs, "tasks", self.path)]
+        tasks = _json_attr(f.attrs, "tasks", self.path)
+        known = set(STORAGE) - {"image", "normals_valid"}
+        if not isinstance(tasks, list) or not all(isinstance(t, str) and t in known for t in tasks):
+            raise DataError(self.path, f"attribute 'tasks' = {tasks!r}; expected a list of task names")
+        keys = ["ids", "sizes", "image", *tasks]
         if "normals" in f and f["normals"].attrs.get("encoding") == UNIT_PNG8:
             keys.append("normals_valid")
         for key in keys:
@@ -251,12 +438,18 @@ class PreparedSplit:
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for {n} samples in {self.path}")
         index %= n
-        f = self._handle()
         h, w = (int(v) for v in self._sizes[index])
-        sample: dict[str, Any] = {key: f[key][index, :h, :w] for key in ("image", *self.tasks)}
-        if self._png8:
+        try:  # a chunk damaged on disk fails its checksum here: one DataError instead of an h5py traceback
+            f = self._handle()
+            sample: dict[str, Any] = {key: f[key][index, :h, :w] for key in ("image", *self.tasks)}
+            valid = f["normals_valid"][index, :h, :w] if self._png8 else None
+        except _H5_READ_ERRORS as err:
+            if not self.path.is_file():
+                raise DataError(self.path, "prepared split not found (removed while open)") from None
+            raise DataError(self.path, f"cannot read sample {index} ({_reason(err)}): {CORRUPT}") from None
+        if valid is not None:
             normals = decode_unit_png(sample["normals"])
-            normals[f["normals_valid"][index, :h, :w] == 0] = 0.0
+            normals[valid == 0] = 0.0
             sample["normals"] = normals
         sample["meta"] = {"id": self._ids[index], "size": (h, w)}
         return sample

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from mtcontrast.data.errors import DataError
+from mtcontrast.data.ids import check_id, path_inside
 from mtcontrast.metrics.base import Meter
 from mtcontrast.metrics.depth import DepthMeter
 from mtcontrast.metrics.edges.bsds import EdgeMeter
@@ -131,9 +132,12 @@ def score(
 
 
 def read_prediction(task: str, pred_dir: str | Path, image_id: str) -> np.ndarray:
-    """Decode ``<pred_dir>/<task>/<id>.png`` (preferred) or ``.npy`` per the export formats."""
-    base = Path(pred_dir) / task / image_id
-    png, npy = Path(f"{base}.png"), Path(f"{base}.npy")
+    """Decode ``<pred_dir>/<task>/<id>.png`` (preferred) or ``.npy`` per the export formats. The id must be a plain
+    name and the file must lie inside the task folder: an id like ``../../outside/victim`` is refused, not read."""
+    folder = Path(pred_dir) / task
+    check_id(image_id, folder)
+    base = folder / image_id
+    png, npy = path_inside(folder, f"{image_id}.png"), path_inside(folder, f"{image_id}.npy")
     if task != "depth" and png.is_file():
         try:
             with Image.open(png) as img:

@@ -13,6 +13,7 @@ import numpy as np
 from mtcontrast.data.adapters.io import image_size, read_split_ids
 from mtcontrast.data.checks import Expectations, load_expectations
 from mtcontrast.data.errors import DataError
+from mtcontrast.data.ids import check_ids, path_inside
 from mtcontrast.tasks import DatasetSpec, dataset_spec
 
 SPLITS: tuple[str, ...] = ("train", "val")
@@ -52,7 +53,14 @@ class DatasetAdapter(ABC):
         """The id list of ``split``."""
 
     def split_ids(self, split: str) -> list[str]:
-        return read_split_ids(self.split_file(split))
+        """Ids of ``split``; each must be a plain file name, since it becomes part of every sample path."""
+        path = self.split_file(split)
+        return check_ids(read_split_ids(path), path)
+
+    def file(self, *parts: str) -> Path:
+        """``root / parts`` for a sample file, refused if an id in ``parts`` would lead outside the root (the
+        guard for ids that did not come through :meth:`split_ids`)."""
+        return path_inside(self.root, *parts)
 
     def check_layout(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Refuse a folder that is another package than this adapter reads (called once before any decoding)."""

@@ -55,16 +55,15 @@ class _NyudAdapter(DatasetAdapter):
                 return
 
     def image_path(self, sid: str) -> Path:
-        return self.root / "images" / f"{sid}{self.image_ext}"
+        return self.file("images", f"{sid}{self.image_ext}")
 
     def _paths(self, sid: str) -> dict[str, Path]:
-        r = self.root
         return {
             "image": self.image_path(sid),
-            "semseg": r / "segmentation" / f"{sid}.png",
-            "depth": r / "depth" / f"{sid}.npy",
-            "normals": r / "normals" / f"{sid}{self.normals_ext}",
-            "edge": r / "edge" / f"{sid}{self.edge_ext}",
+            "semseg": self.file("segmentation", f"{sid}.png"),
+            "depth": self.file("depth", f"{sid}.npy"),
+            "normals": self.file("normals", f"{sid}{self.normals_ext}"),
+            "edge": self.file("edge", f"{sid}{self.edge_ext}"),
         }
 
     def sample_files(self, split: str, sid: str) -> list[Path]:

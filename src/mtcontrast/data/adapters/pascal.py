@@ -125,18 +125,18 @@ class PascalContextAdapter(DatasetAdapter):
             )
 
     def image_path(self, sid: str) -> Path:
-        return self.root / "JPEGImages" / f"{sid}.jpg"
+        return self.file("JPEGImages", f"{sid}.jpg")
 
     def _labelmap_path(self, sid: str) -> Path:
-        return self.root / "pascal-context" / "trainval" / f"{sid}.mat"
+        return self.file("pascal-context", "trainval", f"{sid}.mat")
 
     def _parts_path(self, sid: str) -> Path:
-        return self.root / "human_parts" / f"{sid}.mat"
+        return self.file("human_parts", f"{sid}.mat")
 
     def _semseg_path(self, sid: str) -> Path:
         """VOC12 labels are preferred; ``semseg/pascal-context`` is the loaders' fallback."""
-        voc = self.root / "semseg" / "VOC12" / f"{sid}.png"
-        fallback = self.root / "semseg" / "pascal-context" / f"{sid}.png"
+        voc = self.file("semseg", "VOC12", f"{sid}.png")
+        fallback = self.file("semseg", "pascal-context", f"{sid}.png")
         if voc.is_file() or not fallback.is_file():
             return voc
         return fallback
@@ -176,8 +176,8 @@ class PascalContextAdapter(DatasetAdapter):
             "image": self.image_path(sid),
             "LabelMap": self._labelmap_path(sid),
             "semseg": self._semseg_path(sid),
-            "normals": self.root / "normals_distill" / f"{sid}.png",
-            "sal": self.root / "sal_distill" / f"{sid}.png",
+            "normals": self.file("normals_distill", f"{sid}.png"),
+            "sal": self.file("sal_distill", f"{sid}.png"),
         }
         if self.has_parts(split, sid):
             paths["human_parts"] = self._parts_path(sid)

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from mtcontrast.data.errors import DataError
+from mtcontrast.data.ids import check_id, path_inside
 
 
 def quantize_prob(prob: np.ndarray) -> np.ndarray:
@@ -23,13 +24,18 @@ def quantize_prob(prob: np.ndarray) -> np.ndarray:
 
 
 def export_edge_png(prob: np.ndarray, out_dir: str | Path, image_id: str) -> Path:
-    """Write one SEISM PNG; returns its path. ``prob`` is H×W at the image's native size (padding cropped)."""
+    """Write one SEISM PNG; returns its path. ``prob`` is H×W at the image's native size (padding cropped).
+
+    The id names the file, so it must be a plain name and the path, symlinks resolved, must stay inside
+    ``<out_dir>/edge``: an id from a hand-edited split never writes elsewhere.
+    """
     prob = np.asarray(prob)
     if prob.ndim == 3 and 1 in (prob.shape[0], prob.shape[-1]):
         prob = prob.reshape(prob.shape[1:] if prob.shape[0] == 1 else prob.shape[:-1])
     if prob.ndim != 2:
         raise ValueError(f"edge prediction for {image_id!r} must be H×W; got shape {prob.shape}")
-    path = Path(out_dir) / "edge" / f"{image_id}.png"
+    folder = Path(out_dir) / "edge"
+    path = path_inside(folder, f"{check_id(image_id, folder)}.png", follow_links=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(quantize_prob(prob)).save(path)
     return path
