@@ -32,7 +32,7 @@ def _cmd_prepare(params: Params, args: argparse.Namespace) -> None:
     from mtcontrast.data.prepare import prepare_dataset
 
     data = params.data if args.limit is None else params.data.model_copy(update={"limit": args.limit})
-    prepare_dataset(data, progress=not args.quiet)
+    prepare_dataset(data, progress=not args.quiet, force=args.force)
 
 
 def _cmd_train(params: Params, args: argparse.Namespace) -> None:
@@ -143,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
         if name == "prepare":
             p.add_argument("--limit", type=int, default=None, help="keep the first N ids of each split")
+            p.add_argument("--force", action="store_true", help="rewrite the HDF5 even when it looks up to date")
         if name in ("train", "evaluate"):
             p.add_argument("--variant", required=True, help="a key of `variants` in params.yaml, e.g. mtl_contrast")
         if name == "train":
