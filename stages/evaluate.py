@@ -12,6 +12,7 @@ MLflow: re-opens the variant's training run and adds ``val/<task>/<metric>`` and
 """
 
 import argparse
+import sys
 
 from mtcontrast.config import load_params
 from mtcontrast.errors import exit_on_user_error
@@ -22,7 +23,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("variant", help="a key of `variants` in params.yaml")
     args = parser.parse_args()
-    run_evaluation(load_params("params.yaml"), args.variant, source="dvc:evaluate")
+    run_evaluation(load_params("params.yaml"), args.variant, source="dvc:evaluate", progress=sys.stderr.isatty())
 
 
 if __name__ == "__main__":

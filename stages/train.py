@@ -10,6 +10,7 @@ mlflow_run.json) with params, per-step ``train/*`` metrics, tags, the checkpoint
 """
 
 import argparse
+import sys
 
 from mtcontrast.config import load_params
 from mtcontrast.errors import exit_on_user_error
@@ -20,7 +21,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("variant", help="a key of `variants` in params.yaml")
     args = parser.parse_args()
-    run_training(load_params("params.yaml"), args.variant, source="dvc:train")
+    run_training(load_params("params.yaml"), args.variant, source="dvc:train", progress=sys.stderr.isatty())
 
 
 if __name__ == "__main__":
