@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from mtcontrast.config import Params, resolve_variant
@@ -35,6 +37,19 @@ def run_training(
     with run_lock(resolved.train.run_paths(variant).dir) if main else contextlib.nullcontext():
         with tracked_run(params, variant, source=source, **run_kw) as run:
             result = train_variant(params, variant, resume=resume, progress=progress, callbacks=[run])
-            if not result.reused:
-                log_training_artifacts(run, result)
+            if not result.reused and main:
+                with tempfile.TemporaryDirectory() as tmp:
+                    curves = _learning_curves(result, Path(tmp))
+                    log_training_artifacts(run, result, figures=curves)
     return result
+
+
+def _learning_curves(result: TrainResult, out_dir: Path) -> list[Path]:
+    """The run's own learning curves (the ``figures`` stage draws all variants together); optional."""
+    from mtcontrast.report.figures import learning_curves
+
+    try:
+        return [learning_curves({result.variant: result.paths.history}, out_dir / "learning_curves.png")]
+    except (OSError, ValueError) as err:
+        print(f"learning curves of {result.variant} not drawn: {err}")
+        return []

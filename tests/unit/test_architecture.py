@@ -90,3 +90,28 @@ def test_tracking_never_imports_the_training_loop() -> None:
     graph = import_graph()
     for module in (m for m in graph if m.startswith("mtcontrast.tracking")):
         assert "mtcontrast.engine.trainer" not in graph[module], module
+
+
+# docs/architecture.md's layers, bottom to top: a module imports only from its own layer or below.
+LAYERS = {
+    "facts": ("config", "tasks", "_compat"),
+    "data": ("scenes", "data"),
+    "model": ("models", "regularizer", "losses", "metrics"),
+    "engine": ("engine",),
+    "record": ("tracking",),
+    "report": ("report",),
+    "entry": ("training", "evaluation", "study", "errors", "cli"),
+}
+
+
+def _layer(module: str) -> int:
+    top = module.split(".")[1] if "." in module else ""
+    ranks = [i for i, names in enumerate(LAYERS.values()) if top in names]
+    assert module == "mtcontrast" or ranks, f"{module}: not in a layer of docs/architecture.md"
+    return ranks[0] if ranks else -1
+
+
+def test_modules_import_only_from_their_layer_or_below() -> None:
+    graph = import_graph()
+    upward = [f"{m} -> {d}" for m, deps in sorted(graph.items()) for d in sorted(deps) if _layer(d) > _layer(m)]
+    assert upward == []

@@ -5,14 +5,15 @@ The inference model is the exported host (``export_inference``: no projectors), 
 batch and spatial axes left free (-1), since evaluation runs at native resolution. Loading it back
 (``mlflow.pytorch.load_model(uri)``) needs ``mtcontrast`` importable, and is refused where
 ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false``.
-Figures come from :mod:`mtcontrast.report.figures`; a missing or failing figure is a warning, never a failed run.
+Figures are drawn by the entry points (:mod:`mtcontrast.training`, :mod:`mtcontrast.evaluation`) and only logged
+here; a failing optional artifact is a warning and a tag, never a failed run.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -113,14 +114,13 @@ def log_inference_model(run_id: str, experiment_id: str, host: torch.nn.Module, 
     return info
 
 
-def log_training_artifacts(run: MlflowCallback, result: TrainResult) -> None:
+def log_training_artifacts(run: MlflowCallback, result: TrainResult, figures: Sequence[Path] = ()) -> None:
     """History, summary, learning curves and the inference model of a finished training, logged after the engine
     returned (the callback only streams metrics). The model goes in twice: ``inference/host.pt`` (weights and
     params, ``weights_only``-loadable: the safe way to load it, with :func:`mtcontrast.engine.trained.load_trained`)
     and MLflow's pickled logged model (for the UI and ``mlflow.pytorch.load_model``, which runs pickled code). The
     resumable checkpoint (with optimiser state) stays in the run folder, tracked by DVC."""
     from mtcontrast.engine.trained import load_trained, save_host
-    from mtcontrast.report.figures import learning_curves
 
     if not run.active:
         return
@@ -133,8 +133,7 @@ def log_training_artifacts(run: MlflowCallback, result: TrainResult) -> None:
     for path in (paths.history, paths.summary):
         if path.is_file():
             c.log_artifact(run_id, str(path), "train")
-    with _optional(run_id, "learning_curves"), tempfile.TemporaryDirectory() as tmp:
-        png = learning_curves({result.variant: paths.history}, Path(tmp) / "learning_curves.png")
+    for png in figures:
         c.log_artifact(run_id, str(png), "figures")
     with _optional(run_id, "model"):
         log_inference_model(run_id, run.experiment_id or "", trained.host, val_example(trained.params, trained.host))
