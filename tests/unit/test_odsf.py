@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 from pyEdgeEval import nms as c_nms
 from scipy import ndimage
+from seism_reference import loop_chain_counts, ods_f
 
 with warnings.catch_warnings():  # pyEdgeEval imports a deprecated scipy namespace
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -24,6 +25,7 @@ from mtcontrast.metrics.edges import (
     read_edge_png,
     seism_nms,
     summarize,
+    thin,
     threshold_counts,
 )
 from mtcontrast.metrics.edges.bsds import _matcher
@@ -92,7 +94,10 @@ def test_plain_counts_equal_pyedgeeval_bsds_routine() -> None:
     assert reseed is not None
     for seed in range(3):
         pred, gt = _graded_prediction(seed)
-        ours = threshold_counts(pred, gt, FEW, 0.011, strict=False)
+        # Thinning off on both sides: pyEdgeEval's ``binary_thin`` stops as soon as one subiteration removes
+        # nothing, so it is not MATLAB's ``bwmorph`` thin (tests/unit/test_edge_bmap.py); this test pins the
+        # threshold-and-match part of the chain, the thinning is checked there and by the regression test below.
+        ours = threshold_counts(pred, gt, FEW, 0.011, strict=False, thin_pred=False)
         for i, t in enumerate(FEW):
             reseed()  # same matcher RNG state as ours, one threshold per call
             ref = evaluate_boundaries_threshold(
@@ -101,6 +106,62 @@ def test_plain_counts_equal_pyedgeeval_bsds_routine() -> None:
             got = [int(ours[key][i]) for key in ("cnt_r", "sum_r", "cnt_p", "sum_p")]
             assert got == [int(v[0]) for v in ref], f"seed {seed}, t = {t}"
         assert ours["cnt_r"].max() > 0 and (ours["cnt_p"] < ours["sum_p"]).any()  # a non-trivial case
+
+
+def test_nms_reader_is_strict_and_plain_reader_is_not() -> None:
+    # SEISM's nms reader keeps E > t, the plain reader E ≥ t (docs/seism.md §1, step 3): a value equal to t
+    # is dropped by the first and kept by the second.
+    edge = np.zeros((H, W))
+    edge[20, 10:70], edge[40, 10:70] = 0.5, 0.25
+    t = np.array([0.25, 0.5])
+    assert threshold_counts(edge, _two_lines(), t, 0.011, strict=True)["sum_p"].tolist() == [60, 0]
+    assert threshold_counts(edge, _two_lines(), t, 0.011, strict=False)["sum_p"].tolist() == [120, 60]
+    sum_p = {}
+    for nms in (True, False):
+        meter = EdgeMeter(0.011, nms=nms, thresholds=t, quantize=False)
+        meter.update(edge, _two_lines(), id="a")
+        sum_p[nms] = meter.state()["image/sum_p"][0].tolist()
+    assert sum_p[True][1] == 0 and sum_p[True][0] > 0  # the meter's nms variant compares strictly …
+    assert sum_p[False] == [120, 60]  # … and its plain variant does not
+
+
+def _soft_two_pixel_ridges() -> tuple[np.ndarray, np.ndarray]:
+    """Two soft vertical ridges centred between two pixel columns (NMS keeps both: 2-px ridges), of varying
+    strength, over smooth clutter; the NYUD-style GT strokes lie on the east column of each ridge."""
+    rng = np.random.default_rng(0)
+    ys, xs = np.mgrid[0:H, 0:W].astype(float)
+    gt = np.zeros((H, W), np.uint8)
+    pred = np.zeros((H, W))
+    for c, (top, bottom) in ((20, (8, 56)), (50, (12, 52))):
+        gt[top:bottom, c + 1] = 1
+        strength = np.where((ys >= top) & (ys < bottom), 0.55 + 0.4 * np.sin(ys / 9.0 + c) ** 2, 0.0)
+        pred = np.maximum(pred, strength * np.exp(-((xs - c - 0.5) ** 2) / (2 * 1.1**2)))
+    pred += 0.35 * ndimage.gaussian_filter(rng.random((H, W)), 2.5)
+    return np.clip(pred / pred.max(), 0, 1), gt
+
+
+def test_odsf_regression_equals_a_loop_reimplementation_of_the_tools_chain() -> None:
+    # Independent route (tests/unit/seism_reference.py): E = the reader's NMS map; per t, E > t pixel by pixel,
+    # thinned by a loop transcription of bwmorph's documented conditions, matched against the loop-built
+    # thin(seg2bmap(G)). The meter's vectorised chain must give the same counts, hence the same odsF.
+    pred, gt = _soft_two_pixel_ridges()
+    t = np.array([0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+    meter = EdgeMeter(0.011, thresholds=t)
+    meter.update(pred, gt, id="ridges")
+    reader = seism_nms(np.floor(pred * 255 + 0.5).astype(np.float32) / np.float32(255))
+    reference = loop_chain_counts(reader, gt, t, 0.011, strict=True)
+    state = meter.state()
+    for key, value in reference.items():
+        np.testing.assert_array_equal(state[f"image/{key}"][0], value, err_msg=key)
+    out = meter.compute()
+    assert out["odsf"] == pytest.approx(ods_f(reference))
+    # pinned: at t = 0.3 the thinned ridges give 84 predicted pixels, all matched, against 88 GT pixels:
+    # P = 1, R = 84/88, F = 2·84/(84 + 88)
+    assert out["odsf"] == pytest.approx(100 * 168 / 172) and out["ods_threshold"] == 0.3
+    # without thinning both columns of each ridge count and only one can match: precision ≈ 1/2
+    unthinned = EdgeMeter(0.011, thresholds=t, thin=False)
+    unthinned.update(pred, gt, id="ridges")
+    assert unthinned.compute()["odsf"] == pytest.approx(69.0763, abs=1e-4)
 
 
 def test_conv_tri_matches_toolbox_port() -> None:
@@ -162,11 +223,15 @@ def test_nms_variant_recovers_the_centre_line_of_a_thick_prediction() -> None:
     gt[10:54, 20] = 1
     gt[10:54, 50] = 1
     blurred = ndimage.gaussian_filter(gt.astype(float), 1.5)
-    nms, plain = EdgeMeter(0.011), EdgeMeter(0.011, nms=False)
-    nms.update(blurred / blurred.max(), gt)
-    plain.update(blurred / blurred.max(), gt)
+    nms, plain = EdgeMeter(0.011), EdgeMeter(0.011, nms=False, thin=False)
+    thinned_plain = EdgeMeter(0.011, nms=False)
+    for meter in (nms, plain, thinned_plain):
+        meter.update(blurred / blurred.max(), gt)
     assert nms.compute()["odsf"] == pytest.approx(100.0)
-    assert plain.compute()["odsf"] < 100.0  # without NMS the tapered line ends cost precision
+    assert plain.compute()["odsf"] < 100.0  # without NMS or thinning the thick band costs precision
+    # Changed with the tools' chain (docs/seism.md §1, step 4): edgesEvalImg thins every thresholded map, and
+    # thinning alone reduces the thick band to its centre line, so the plain variant scores 100 as well.
+    assert thinned_plain.compute()["odsf"] == pytest.approx(100.0)
 
 
 def test_ods_ois_ap_from_counts_by_hand() -> None:
@@ -185,8 +250,14 @@ def test_ods_ois_ap_from_counts_by_hand() -> None:
 
 
 def test_image_without_gt_edges_only_adds_false_positives() -> None:
-    counts = threshold_counts(np.full((H, W), 0.5), np.zeros((H, W), np.uint8), FEW, 0.011, strict=False)
+    flat, no_gt = np.full((H, W), 0.5), np.zeros((H, W), np.uint8)
+    counts = threshold_counts(flat, no_gt, FEW, 0.011, strict=False, thin_pred=False)
     assert counts["sum_p"].tolist() == [H * W] * 3 + [0, 0]
+    assert counts["cnt_p"].sum() == 0 and counts["sum_r"].sum() == 0
+    # With the tools' thinning (docs/seism.md §1, step 4) sumP counts the thinned map: the full 64×80 block thins
+    # to a 17-px line, and those 17 pixels are the false positives.
+    counts = threshold_counts(flat, no_gt, FEW, 0.011, strict=False)
+    assert counts["sum_p"].tolist() == [int(thin(flat >= 0.5).sum())] * 3 + [0, 0] == [17] * 3 + [0, 0]
     assert counts["cnt_p"].sum() == 0 and counts["sum_r"].sum() == 0
 
 

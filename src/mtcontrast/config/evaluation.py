@@ -14,6 +14,9 @@ class EvalParams(Section):
     pad_to: tuple[int, int] | None = None  # centre-pad target H, W; None: pad to the encoder stride (never resizes)
     sal_protocol: Literal["invpt", "atrc", "mtinet"] = "invpt"  # logged with every saliency result
     edge_nms: bool = True  # SEISM "nms" reader (default) vs "plain" thresholding
+    # thin each thresholded edge map to 1 px before matching, edgesEvalImg's default thin = 1 (docs/seism.md §1);
+    # false = edgesEvalImg(..., 'thin', 0). The GT is thin(seg2bmap(G)) either way.
+    edge_thin: bool = True
     edge_threshold_step: int = Field(4, ge=1)  # every k-th threshold of the protocol set (1 = all 101 / 99)
     export_edges: bool = False  # also write SEISM PNGs (uint8, native size) under <run>/eval/seism/edge/
     limit: int | None = Field(None, ge=1)  # evaluate the first N val images only (smoke tests)

@@ -54,10 +54,13 @@ def protocol_of(cfg: EvalParams) -> dict[str, str]:
 
 
 def edge_options(cfg: EvalParams, export_dir: Path) -> dict[str, Any]:
-    """EdgeMeter options from ``eval``: a thinned threshold set (CPU profile) and the SEISM PNG export."""
+    """EdgeMeter options from ``eval``: 1-px thinning of the thresholded maps (docs/seism.md §1), a reduced
+    threshold set (CPU profile) and the SEISM PNG export."""
     from mtcontrast.metrics.edges import HED_THRESHOLDS, PLAIN_THRESHOLDS
 
-    options: dict[str, Any] = {"export_dir": export_dir} if cfg.export_edges else {}
+    options: dict[str, Any] = {"thin": cfg.edge_thin}
+    if cfg.export_edges:
+        options["export_dir"] = export_dir
     if cfg.edge_threshold_step > 1:
         full = HED_THRESHOLDS if cfg.edge_nms else PLAIN_THRESHOLDS
         options["thresholds"] = np.unique(np.append(full[:: cfg.edge_threshold_step], full[-1]))
@@ -111,6 +114,7 @@ def evaluate_variant(
     protocols = {
         "sal_protocol": p.eval.sal_protocol,
         "edge": "nms" if p.eval.edge_nms else "plain",
+        "edge_thin": p.eval.edge_thin,  # edgesEvalImg's thin on the thresholded maps; GT: thin(seg2bmap(G))
         "edge_thresholds": int(meters["edge"].thresholds.size) if "edge" in meters else None,
         "edge_max_dist": spec.edge_max_dist,
         "resolution": "native (centre-pad, padding cropped)",

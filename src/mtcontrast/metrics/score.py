@@ -179,10 +179,13 @@ def evaluate_samples(
     dataset: str | DatasetSpec,
     protocol: Protocol = None,
     workers: int = 1,
+    edge_thin: bool = True,
 ) -> dict[str, Meter]:
     """Meters of ``tasks`` filled from prepared samples (``sample[task]`` GT, ``sample["meta"]["id"]``) and the
-    prediction files under ``pred_dir``. A prediction whose size differs from its GT is an error."""
-    meters = {task: build_meter(task, dataset, protocol) for task in tasks}
+    prediction files under ``pred_dir``. A prediction whose size differs from its GT is an error. ``edge_thin``:
+    ``EdgeMeter(thin=…)``, params ``eval.edge_thin`` (docs/seism.md §1)."""
+    edge_kw = {"thin": edge_thin}
+    meters = {task: build_meter(task, dataset, protocol, **(edge_kw if task == "edge" else {})) for task in tasks}
     pending: dict[str, list[tuple[str, np.ndarray, np.ndarray]]] = {task: [] for task in tasks}
     for sample in samples:
         image_id = str(sample["meta"]["id"])
@@ -215,11 +218,12 @@ def score_folder(
     *,
     dataset: str | None = None,
     workers: int = 1,
+    edge_thin: bool = True,
 ) -> dict[str, dict[str, float]]:
     """Score exported predictions against a prepared split: ``{task: metrics}``.
 
     ``tasks`` default: the split's tasks that have a ``<pred_dir>/<task>/`` folder. ``dataset`` default: read from
-    the split's metadata.
+    the split's metadata. ``edge_thin``: params ``eval.edge_thin``, as the evaluator passes it (docs/seism.md §1).
     """
     from mtcontrast.data.prepared import PreparedSplit  # late: the data layer is heavier than the metrics
 
@@ -236,5 +240,5 @@ def score_folder(
             raise DataError(pred_dir, f"no task folder found; expected some of {', '.join(held)}")
     with PreparedSplit(path, tasks=list(tasks)) as split:  # reads only the scored label maps
         samples = (split[i] for i in range(len(split)))
-        meters = evaluate_samples(samples, pred_dir, list(tasks), spec, protocol, workers)
+        meters = evaluate_samples(samples, pred_dir, list(tasks), spec, protocol, workers, edge_thin)
     return {task: meter.compute() for task, meter in meters.items()}

@@ -11,6 +11,7 @@ here; a failing optional artifact is a warning and a tag, never a failed run.
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -162,6 +163,8 @@ def log_evaluation(result: EvalResult, run_dir: Path) -> str | None:
     metrics |= {"val/images": result.images, "val/seconds": result.seconds}
     log_metrics(run_id, metrics, step=result.step)
     c = client()
+    for key, value in result.protocols.items():  # which protocol variant produced these numbers
+        c.set_tag(run_id, f"eval.{key}", json.dumps(value) if not isinstance(value, str) else value)
     paths = RunPaths(Path(run_dir))
     for path in (paths.metrics, paths.per_image, paths.confusion):
         if path.is_file():

@@ -1,10 +1,16 @@
 """BSDS-style edge evaluation as SEISM runs it: pixel correspondence, per-image counts, ODS / OIS / AP.
 
-Per image and threshold t the binary map B_t (nms: NMS(E) > t; plain: E ≥ t) is matched to the binary GT with
-``correspondPixels`` (pyEdgeEval's Cython build of the BSDS C++ code; maxDist as a fraction of the image
-diagonal, outlier cost 100; its RNG reseeded before each call, see ``_matcher``) and four counts are kept: cntR
-(matched GT pixels), sumR (GT pixels), cntP (matched predicted pixels), sumP (predicted pixels). Neither map is
-thinned (SEISM ``eval_cont`` calls ``edgesEvalImg(..., 'thin', 0)``); GT edges are used as given.
+The chain per image and threshold t (docs/seism.md §1, SEISM HEAD ``eval_cont`` → ``edgesEvalImg`` with its default
+``thin = 1``):
+
+1. prediction: B_t = NMS(E) > t (nms reader, strict) or E ≥ t (plain reader), then thinned to 1 px with
+   ``bwmorph(B_t, 'thin', inf)`` (``bmap.thin``; ``EdgeMeter(thin=False)`` skips this step, as
+   ``edgesEvalImg(..., 'thin', 0)`` would);
+2. GT: the label image G (NYUD: the edge map read as a label image) becomes ``thin(seg2bmap(G))``
+   (``bmap.gt_boundaries``), whatever ``thin`` says, as in ``edgesEvalImg``;
+3. ``correspondPixels`` (pyEdgeEval's Cython build of the BSDS C++ code; maxDist as a fraction of the image
+   diagonal, outlier cost 100; its RNG reseeded before each call, see ``_matcher``) gives four counts: cntR (matched
+   GT pixels), sumR (GT pixels), cntP (matched predicted pixels), sumP (predicted pixels, after thinning).
 
 From the counts (SEISM ``gather_measure`` / ``general_ods`` / ``general_ois`` / ``general_ap``):
 
@@ -20,12 +26,16 @@ The BSDS matcher is approximate: outlier nodes are linked by a sparse random gra
 outlier node that draws no edge keeps one real pair apart, about e^-6 ≈ 0.25 % of the pixels. Even a perfect
 prediction then scores ~99.7 at NYUD size, in SEISM as here.
 
-How this implementation was checked (tests/unit/test_odsf.py): a perfect prediction scores odsF = oisF = 100 (a
-short line; larger ones lose the matcher's ~0.25 %); a 1-px shifted line matches within maxDist, a 2-px shift
-does not; the plain variant's counts equal pyEdgeEval's own ``evaluate_boundaries_threshold`` (thinning off, same
-RNG seed) on synthetic network-like maps; ``conv_tri`` equals pyEdgeEval's port of the MATLAB code and
-``edges_nms`` its C++ NMS kernel; NMS of a blurred vertical, diagonal or textured horizontal line leaves a 1-px
-line; ODS / OIS / AP match hand computations on a count table; the PNG export scored again gives the same counts.
+How this implementation was checked (tests/unit/test_odsf.py, tests/unit/test_edge_bmap.py): ``thin`` equals a
+loop-by-loop transcription of the documented ``bwmorph`` thinning conditions on random images and hand-computed
+cases (2-px ridges, plateaus, an L corner); ``seg2bmap`` follows the BSDS border rules on hand-made label images;
+odsF of a small fixed case equals an independent, loop-based re-implementation of the whole chain and is pinned;
+a perfect prediction scores odsF = oisF = 100 (a short line; larger ones lose the matcher's ~0.25 %); a 1-px
+shifted line matches within maxDist, a 2-px shift does not; with thinning off, the plain variant's counts equal
+pyEdgeEval's own ``evaluate_boundaries_threshold`` (same RNG seed, same GT map) on synthetic network-like maps;
+``conv_tri`` equals pyEdgeEval's port of the MATLAB code and ``edges_nms`` its C++ NMS kernel; NMS of a blurred
+vertical, diagonal or textured horizontal line leaves a 1-px line; ODS / OIS / AP match hand computations on a
+count table; the PNG export scored again gives the same counts.
 Assumption not checked against MATLAB: SEISM compares the single-precision NMS map with the double threshold in
 double precision (the map value is promoted), which decides the ties E = t at t = 0.2, 0.4, 0.6, 0.8.
 """
@@ -43,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from mtcontrast.metrics.base import IMAGE_PREFIX, ImageFields, Meter, check_same_shape, squeeze_map
+from mtcontrast.metrics.edges.bmap import gt_boundaries, thin
 from mtcontrast.metrics.edges.export import export_edge_png, quantize_prob
 from mtcontrast.metrics.edges.nms import seism_nms
 
@@ -99,13 +110,16 @@ def threshold_counts(
     max_dist: float,
     *,
     strict: bool,
+    thin_pred: bool = True,
     outlier_cost: float = OUTLIER_COST,
 ) -> dict[str, np.ndarray]:
     """cntR, sumR, cntP, sumP (int64, one per threshold) of one image.
 
-    ``edge_map`` is compared in float64 (``> t`` when ``strict``, else ``≥ t``); ``thresholds`` ascending. The
-    binary maps are nested, so a threshold that selects as many pixels as the previous one reuses its counts, and
-    empty maps skip the matcher.
+    ``edge_map`` is compared in float64 (``> t`` when ``strict``, else ``≥ t``) and, when ``thin_pred``, each
+    binary map is thinned to 1 px (``bmap.thin``) before counting and matching, as ``edgesEvalImg`` does with
+    ``thin = 1``. ``gt`` is the binary boundary map that gets matched, used as given (``EdgeMeter`` passes
+    ``thin(seg2bmap(G))``). ``thresholds`` ascending. The binary maps are nested, so a threshold that selects as
+    many pixels as the previous one has the same map and reuses its counts, and empty maps skip the matcher.
     """
     values = np.asarray(edge_map, dtype=np.float64)
     gt_map = np.asarray(gt, dtype=bool)
@@ -114,21 +128,23 @@ def threshold_counts(
     ordered = np.sort(values, axis=None)
     n_pos = ordered.size - np.searchsorted(ordered, t, side="right" if strict else "left")
     out = {key: np.zeros(n_t, dtype=np.int64) for key in COUNT_KEYS}
-    out["sum_p"][:] = n_pos
     n_gt = int(np.count_nonzero(gt_map))
     out["sum_r"][:] = n_gt
-    if n_gt == 0:
-        return out  # nothing to match: precision counts only the false positives
     gt_f = gt_map.astype(np.float64)
     last_n = -1
     for i in range(n_t):
         if n_pos[i] == 0:
             continue
         if n_pos[i] == last_n:
-            out["cnt_p"][i], out["cnt_r"][i] = out["cnt_p"][i - 1], out["cnt_r"][i - 1]
+            for key in ("cnt_p", "cnt_r", "sum_p"):
+                out[key][i] = out[key][i - 1]
             continue
         binary = (values > t[i]) if strict else (values >= t[i])
-        out["cnt_p"][i], out["cnt_r"][i] = _correspond(binary.astype(np.float64), gt_f, max_dist, outlier_cost)
+        if thin_pred:
+            binary = thin(binary)
+        out["sum_p"][i] = int(np.count_nonzero(binary))
+        if n_gt:  # without GT edges there is nothing to match: precision counts only the false positives
+            out["cnt_p"][i], out["cnt_r"][i] = _correspond(binary.astype(np.float64), gt_f, max_dist, outlier_cost)
         last_n = int(n_pos[i])
     return out
 
@@ -196,7 +212,9 @@ class EdgeMeter(Meter):
 
     ``max_dist``: fraction of the image diagonal (``DatasetSpec.edge_max_dist``: 0.011 NYUD, 0.0075 PASCAL).
     ``nms``: the SEISM "nms" reader (default) with the 101 HED thresholds and ``> t``; else the "plain" reader,
-    ``≥ t`` over 0.01..0.99. ``quantize``: score the uint8 export's values k/255, exactly what SEISM reads.
+    ``≥ t`` over 0.01..0.99. ``thin``: thin each thresholded prediction to 1 px, ``edgesEvalImg``'s default
+    (params ``eval.edge_thin``); the GT is ``thin(seg2bmap(gt))`` either way, ``gt`` read as a label image.
+    ``quantize``: score the uint8 export's values k/255, exactly what SEISM reads.
     ``export_dir``: also write each prediction as ``<export_dir>/edge/<id>.png`` (SEISM export mode).
     """
 
@@ -205,6 +223,7 @@ class EdgeMeter(Meter):
         max_dist: float,
         *,
         nms: bool = True,
+        thin: bool = True,
         thresholds: np.ndarray | list[float] | None = None,
         quantize: bool = True,
         export_dir: str | Path | None = None,
@@ -214,6 +233,7 @@ class EdgeMeter(Meter):
             raise ValueError(f"max_dist is a fraction of the image diagonal in (0, 1); got {max_dist}")
         self.max_dist = float(max_dist)
         self.nms = bool(nms)
+        self.thin = bool(thin)
         default = HED_THRESHOLDS if self.nms else PLAIN_THRESHOLDS
         self.thresholds = np.asarray(default if thresholds is None else thresholds, dtype=np.float64)
         if self.thresholds.ndim != 1 or self.thresholds.size == 0 or np.any(np.diff(self.thresholds) <= 0):
@@ -228,6 +248,7 @@ class EdgeMeter(Meter):
         return {
             "max_dist": self.max_dist,
             "nms": self.nms,
+            "thin": self.thin,
             "thresholds": self.thresholds,
             "quantize": self.quantize,
             "outlier_cost": self.outlier_cost,
@@ -261,7 +282,13 @@ class EdgeMeter(Meter):
         if gt.size and not np.isin(gt, (0, 1)).all():
             raise ValueError("edge ground truth must be binary {0, 1} (crop the 255 padding before scoring)")
         counts = threshold_counts(
-            self.edge_map(pred), gt, self.thresholds, self.max_dist, strict=self.nms, outlier_cost=self.outlier_cost
+            self.edge_map(pred),
+            gt_boundaries(gt),
+            self.thresholds,
+            self.max_dist,
+            strict=self.nms,
+            thin_pred=self.thin,
+            outlier_cost=self.outlier_cost,
         )
         return {}, counts
 
