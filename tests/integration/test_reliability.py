@@ -232,3 +232,29 @@ def test_a_full_disk_under_the_runs_dir_is_one_line_and_no_temp_file(
     experiments = [e.experiment_id for e in client.search_experiments()]
     (run,) = [r for r in client.search_runs(experiments) if r.data.tags.get("variant") == "sal_free"]
     assert run.info.status == "FAILED" and "no space left on device" in run.data.tags["mtc.error"]
+
+
+def test_a_truncated_train_split_is_refused_before_a_run_exists(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from mlflow import MlflowClient
+
+    prepared = tmp_path / "prepared" / "scenes_nyudv2"
+    prepared.mkdir(parents=True)
+    source = (project / "prepared" / "scenes_nyudv2" / "train.h5").read_bytes()
+    (prepared / "train.h5").write_bytes(source[: len(source) // 2])
+    args = ["-S", f"data.prepared_dir={tmp_path / 'prepared'}", "-S", f"train.runs_dir={tmp_path / 'runs'}"]
+    code = _main(project, monkeypatch, "train", "--variant", "semseg", *args)
+    err = [line for line in capsys.readouterr().err.splitlines() if "mlflow.store.db" not in line]
+    assert code == 2 and len(err) == 1 and str(prepared / "train.h5") in err[0] and "truncated" in err[0], err
+    assert not (tmp_path / "runs").exists()
+    client = MlflowClient(f"sqlite:///{project}/mlruns/mlflow.db")
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    assert not [r for r in client.search_runs(experiments) if r.data.tags.get("variant") == "semseg"]
+
+
+def test_the_prefect_server_command_keeps_analytics_off_and_its_home_in_the_project(repo_root: Path) -> None:
+    out = subprocess.run(["make", "-n", "prefect-server"], cwd=repo_root, capture_output=True, text=True, check=True)
+    command = out.stdout.strip().splitlines()[-1]
+    assert f"PREFECT_HOME={repo_root}/.prefect" in command and "PREFECT_SERVER_ANALYTICS_ENABLED=false" in command
+    assert command.endswith("prefect server start --host 127.0.0.1")
