@@ -84,7 +84,12 @@ def _cmd_score(params: Params, args: argparse.Namespace) -> None:
     from mtcontrast.metrics import score_folder
 
     result = score_folder(
-        args.prepared, args.pred, tasks=args.task or None, protocol=args.protocol, edge_thin=params.eval.edge_thin
+        args.prepared,
+        args.pred,
+        tasks=args.task or None,
+        protocol=args.protocol,
+        edge_thin=params.eval.edge_thin,
+        edge_gt=params.eval.edge_gt,
     )
     print(json.dumps(result, indent=2))
 

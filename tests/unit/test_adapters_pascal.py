@@ -123,3 +123,14 @@ def test_pascal_split_stats(tmp_path: Path) -> None:
     sal_pos = sum(int((np.round(raw.samples[i]["sal"] * 255) >= 128).sum()) for i in raw.splits["train"])
     assert summary["sal_positive_ratio"] == pytest.approx(sal_pos / pixels)
     assert "depth_range_m" not in summary
+
+
+def test_labelmap_kept_as_edge_labels_extra(tmp_path: Path) -> None:
+    raw = write_pascal_dataset(tmp_path)
+    adapter = PascalContextAdapter(tmp_path)
+    assert adapter.val_extras == ("edge_labels",)
+    decoded = adapter.decode("val", "2009_000000")
+    assert set(decoded.extras) == {"edge_labels"} and "edge_labels" not in decoded.sample
+    labels = decoded.extras["edge_labels"]
+    assert labels.dtype == np.uint16
+    np.testing.assert_array_equal(labels, raw.samples["2009_000000"]["labelmap"])

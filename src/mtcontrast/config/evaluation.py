@@ -17,6 +17,10 @@ class EvalParams(Section):
     # thin each thresholded edge map to 1 px before matching, edgesEvalImg's default thin = 1 (docs/seism.md §1);
     # false = edgesEvalImg(..., 'thin', 0). The GT is thin(seg2bmap(G)) either way.
     edge_thin: bool = True
+    # edge GT (docs/seism.md §1 step 2, §3): labelmap_test_new = thin(seg2bmap(LabelMap)) on PASCAL's 2,498 test_new
+    # ids, as SEISM scores PASCAL-Context; prepared_edges = the prepared edge map on every val image; auto = the
+    # first for real PASCAL data, the second for the procedural scenes (no test_new) and NYUD.
+    edge_gt: Literal["auto", "labelmap_test_new", "prepared_edges"] = "auto"
     edge_threshold_step: int = Field(4, ge=1)  # every k-th threshold of the protocol set (1 = all 101 / 99)
     export_edges: bool = False  # also write SEISM PNGs (uint8, native size) under <run>/eval/seism/edge/
     limit: int | None = Field(None, ge=1)  # evaluate the first N val images only (smoke tests)

@@ -106,6 +106,8 @@ def _fingerprint(
         "expected": expected.as_dict(),
         "splits": {s: p.digest for s, p in plans.items()},
     }
+    if adapter.val_extras:  # only then: the other datasets' fingerprints (and files) stay as they were
+        head["val_extras"] = list(adapter.val_extras)
     return hashlib.sha256(json.dumps(head, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -145,8 +147,8 @@ def _check_free_space(adapter: DatasetAdapter, plans: dict[str, SplitPlan], para
     can still fill the disk; the writer reports that case too."""
     png8 = adapter.normals_encoding == UNIT_PNG8
     need = sum(
-        estimate_bytes(plan.sizes, plan.max_size, adapter.spec.tasks, params.compression, png8)
-        for plan in plans.values()
+        estimate_bytes(plan.sizes, plan.max_size, _stored(adapter, split), params.compression, png8)
+        for split, plan in plans.items()
     )
     try:
         free = shutil.disk_usage(out_dir).free
@@ -158,6 +160,15 @@ def _check_free_space(adapter: DatasetAdapter, plans: dict[str, SplitPlan], para
             f"no space left on device: about {_size(need)} needed for {' + '.join(f'{s}.h5' for s in plans)}, "
             f"{_size(free)} free; free some space or set data.prepared_dir to a larger disk",
         )
+
+
+def _extras(adapter: DatasetAdapter, split: str) -> tuple[str, ...]:
+    """The optional maps written for ``split``: the adapter's ``val_extras`` on val, nothing on train."""
+    return adapter.val_extras if split == "val" else ()
+
+
+def _stored(adapter: DatasetAdapter, split: str) -> tuple[str, ...]:
+    return (*adapter.spec.tasks, *_extras(adapter, split))
 
 
 def _remove_created(created: list[Path]) -> None:
@@ -198,6 +209,7 @@ def _write_split(
         compression=params.compression,
         attrs={**attrs, "split": split},
         normals_encoding=adapter.normals_encoding,
+        extras=_extras(adapter, split),
     )
     try:
         for i, sid in enumerate(tqdm(plan.ids, desc=f"prepare {split}", unit="img", disable=not progress)):
@@ -206,7 +218,7 @@ def _write_split(
             if tuple(size) != plan.sizes[i]:
                 raise DataError(adapter.image_path(sid), f"decoded size {size} differs from its header {plan.sizes[i]}")
             stats.update(decoded.sample, decoded.raw_stats)
-            writer.write(i, decoded.sample)
+            writer.write(i, {**decoded.sample, **decoded.extras})
         summary = stats.summary()
         computed = getattr(adapter, "parts_cache_computed", {}).get(split)
         if computed is not None:

@@ -13,6 +13,10 @@ Writes go through :class:`GuardedFile`, so a full disk is reported as such rathe
 Normals that came from 8-bit PNGs (NYUDv2, PASCAL) are stored as their 8-bit values plus a ``normals_valid`` map
 (dataset attr ``encoding = "unit_png8"``) and decoded on read with the adapters' own formula, which gives the same
 float32 arrays bit for bit at a quarter of the bytes to decompress; NPY normals (NYUD_MT) stay float32.
+
+Optional maps (``EXTRA_MAPS``, same layout, not tasks): ``edge_labels`` (uint16), PASCAL's ``LabelMap`` per val image,
+the partition SEISM scores edges against (docs/seism.md §1, step 2). Files written before it simply lack the
+dataset; readers ask :meth:`PreparedSplit.has` first.
 """
 
 from __future__ import annotations
@@ -73,7 +77,9 @@ STORAGE: dict[str, TaskStorage] = {
     "depth": TaskStorage("float32", None, 0.0),
     "normals": TaskStorage("float32", 3, 0.0),
     "normals_valid": TaskStorage("uint8", None, 0),  # only with the unit_png8 normals encoding
+    "edge_labels": TaskStorage("uint16", None, 0),  # optional (EXTRA_MAPS): PASCAL LabelMap of each val image
 }
+EXTRA_MAPS: tuple[str, ...] = ("edge_labels",)  # optional per-sample maps that are not tasks
 IGNORE_VALUES: dict[str, Any] = {
     "semseg": 255,
     "human_parts": 255,
@@ -222,10 +228,14 @@ class PreparedWriter:
         compression: str,
         attrs: Mapping[str, Any],
         normals_encoding: str = "float32",
+        extras: Sequence[str] = (),
     ) -> None:
         self.path = Path(path)
         self.count = count
         self.tasks = tuple(tasks)
+        self.extras = tuple(extras)
+        if not set(self.extras) <= set(EXTRA_MAPS):
+            raise ValueError(f"extras {sorted(set(self.extras) - set(EXTRA_MAPS))} unknown; expected {EXTRA_MAPS}")
         self.png8 = "normals" in self.tasks and normals_encoding == UNIT_PNG8
         self._written = np.zeros(count, dtype=bool)
         self._io = GuardedFile(self.path)
@@ -245,7 +255,7 @@ class PreparedWriter:
     def _create(self, max_size: tuple[int, int], compression: str, attrs: Mapping[str, Any]) -> None:
         count = self.count
         h, w = max_size
-        for key in ("image", *self.tasks, *(["normals_valid"] if self.png8 else [])):
+        for key in ("image", *self.tasks, *(["normals_valid"] if self.png8 else []), *self.extras):
             st = STORAGE[key]
             dtype = "uint8" if self.png8 and key == "normals" else st.dtype
             shape = (count, h, w) + ((st.channels,) if st.channels else ())
@@ -277,6 +287,8 @@ class PreparedWriter:
                 self._file["normals_valid"][index, :h, :w] = valid
             else:
                 self._file[key][index, :h, :w] = sample[key]
+        for key in self.extras:
+            self._file[key][index, :h, :w] = sample[key]
         self._file["sizes"][index] = (h, w)
         self._file["ids"][index] = sample["meta"]["id"]
         self._written[index] = True
@@ -340,10 +352,11 @@ class PreparedSplit:
     sample's original size, ``meta`` = {``id``, ``size``}).
 
     The HDF5 handle opens on first access in each process (and reopens after a fork), so the object can be handed
-    to DataLoader workers; ``close()`` / ``with`` release it. ``tasks`` restricts which label maps are read.
+    to DataLoader workers; ``close()`` / ``with`` release it. ``tasks`` restricts which label maps are read;
+    ``extras`` adds optional maps (``EXTRA_MAPS``) to each sample, each of which the file must hold (:meth:`has`).
     """
 
-    def __init__(self, path: str | Path, tasks: Sequence[str] | None = None) -> None:
+    def __init__(self, path: str | Path, tasks: Sequence[str] | None = None, extras: Sequence[str] = ()) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise DataError(self.path, "prepared split not found; run `mtc prepare` (or `dvc repro prepare`)")
@@ -362,6 +375,7 @@ class PreparedSplit:
                 self._ids = [s.decode() if isinstance(s, bytes) else str(s) for s in f["ids"][()]]
                 self._png8 = "normals" in f and f["normals"].attrs.get("encoding") == UNIT_PNG8
                 self._sizes = np.asarray(f["sizes"][()], dtype=np.int64)
+                self._held_extras = tuple(key for key in EXTRA_MAPS if key in f)
                 bound = f["image"].shape[1:3]
         except DataError:
             raise
@@ -376,6 +390,12 @@ class PreparedSplit:
         if tasks is not None and not set(tasks) <= set(stored):
             raise DataError(self.path, f"tasks {sorted(set(tasks) - set(stored))} not in this file ({list(stored)})")
         self.tasks: tuple[str, ...] = tuple(t for t in stored if tasks is None or t in tasks)
+        missing = [key for key in extras if key not in self._held_extras]
+        if missing:
+            raise DataError(
+                self.path, f"optional maps {missing} not in this file (written before them?); re-run `mtc prepare`"
+            )
+        self.extras: tuple[str, ...] = tuple(extras)
         self._png8 = self._png8 and "normals" in self.tasks
         names = _json_attr(self.attrs, "class_names", self.path)
         self.info = PreparedInfo(
@@ -402,13 +422,13 @@ class PreparedSplit:
                 raise DataError(self.path, f"attribute {key!r} missing; expected a file written by `mtc prepare`")
         count = int(f.attrs["count"])
         tasks = _json_attr(f.attrs, "tasks", self.path)
-        known = set(STORAGE) - {"image", "normals_valid"}
+        known = set(STORAGE) - {"image", "normals_valid", *EXTRA_MAPS}
         if not isinstance(tasks, list) or not all(isinstance(t, str) and t in known for t in tasks):
             raise DataError(self.path, f"attribute 'tasks' = {tasks!r}; expected a list of task names")
         keys = ["ids", "sizes", "image", *tasks]
         if "normals" in f and f["normals"].attrs.get("encoding") == UNIT_PNG8:
             keys.append("normals_valid")
-        for key in keys:
+        for key in [*keys, *(key for key in EXTRA_MAPS if key in f)]:
             if key not in f:
                 raise DataError(self.path, f"dataset {key!r} missing; expected {keys}")
             if f[key].shape[0] != count:
@@ -417,6 +437,16 @@ class PreparedSplit:
     @property
     def ids(self) -> list[str]:
         return list(self._ids)
+
+    def has(self, key: str) -> bool:
+        """Whether the file holds the optional map ``key`` (one of ``EXTRA_MAPS``)."""
+        return key in self._held_extras
+
+    def read_extra(self, key: str, index: int) -> np.ndarray:
+        """The optional map ``key`` of sample ``index`` at its original size (DataError when the file lacks it)."""
+        if key not in self._held_extras:
+            raise DataError(self.path, f"optional map {key!r} not in this file; re-run `mtc prepare`")
+        return self._read([key], index)[key]
 
     @property
     def sizes(self) -> np.ndarray:
@@ -434,6 +464,19 @@ class PreparedSplit:
         return self._file
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        keys = ["image", *self.tasks, *self.extras, *(["normals_valid"] if self._png8 else [])]
+        sample = self._read(keys, index)
+        valid = sample.pop("normals_valid", None)
+        index %= len(self._ids)
+        h, w = (int(v) for v in self._sizes[index])
+        if valid is not None:
+            normals = decode_unit_png(sample["normals"])
+            normals[valid == 0] = 0.0
+            sample["normals"] = normals
+        sample["meta"] = {"id": self._ids[index], "size": (h, w)}
+        return sample
+
+    def _read(self, keys: Sequence[str], index: int) -> dict[str, Any]:
         n = len(self._ids)
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for {n} samples in {self.path}")
@@ -441,18 +484,11 @@ class PreparedSplit:
         h, w = (int(v) for v in self._sizes[index])
         try:  # a chunk damaged on disk fails its checksum here: one DataError instead of an h5py traceback
             f = self._handle()
-            sample: dict[str, Any] = {key: f[key][index, :h, :w] for key in ("image", *self.tasks)}
-            valid = f["normals_valid"][index, :h, :w] if self._png8 else None
+            return {key: f[key][index, :h, :w] for key in keys}
         except _H5_READ_ERRORS as err:
             if not self.path.is_file():
                 raise DataError(self.path, "prepared split not found (removed while open)") from None
             raise DataError(self.path, f"cannot read sample {index} ({_reason(err)}): {CORRUPT}") from None
-        if valid is not None:
-            normals = decode_unit_png(sample["normals"])
-            normals[valid == 0] = 0.0
-            sample["normals"] = normals
-        sample["meta"] = {"id": self._ids[index], "size": (h, w)}
-        return sample
 
     def close(self) -> None:
         if self._file is not None and self._pid == os.getpid():

@@ -21,6 +21,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from mtcontrast.config import EvalParams, Params, RunPaths
+from mtcontrast.data.edge_gt import resolve_edge_gt
 from mtcontrast.data.prepared import PreparedSplit
 from mtcontrast.engine.distributed import DistEnv, all_gather_objects, init_distributed
 from mtcontrast.engine.predict import predict
@@ -53,12 +54,13 @@ def protocol_of(cfg: EvalParams) -> dict[str, str]:
     return {"sal": cfg.sal_protocol, "edge": "nms" if cfg.edge_nms else "plain"}
 
 
-def edge_options(cfg: EvalParams, export_dir: Path) -> dict[str, Any]:
-    """EdgeMeter options from ``eval``: 1-px thinning of the thresholded maps (docs/seism.md §1), a reduced
-    threshold set (CPU profile) and the SEISM PNG export."""
+def edge_options(cfg: EvalParams, export_dir: Path, gt_kind: str = "binary") -> dict[str, Any]:
+    """EdgeMeter options from ``eval``: 1-px thinning of the thresholded maps (docs/seism.md §1), the GT kind
+    (``binary`` edges or a ``labels`` image, from ``eval.edge_gt``), a reduced threshold set (CPU profile) and the
+    SEISM PNG export."""
     from mtcontrast.metrics.edges import HED_THRESHOLDS, PLAIN_THRESHOLDS
 
-    options: dict[str, Any] = {"thin": cfg.edge_thin}
+    options: dict[str, Any] = {"thin": cfg.edge_thin, "gt_kind": gt_kind}
     if cfg.export_edges:
         options["export_dir"] = export_dir
     if cfg.edge_threshold_step > 1:
@@ -81,10 +83,12 @@ def evaluate_variant(
     p = trained.params.model_copy(update={"eval": params.eval})  # the training's data and model, today's protocol
     spec = dataset_spec(p.data.dataset)
     tasks = tuple(host.tasks)
-    with PreparedSplit(p.data.prepared_path("val")) as split:
-        n = len(split) if p.eval.limit is None else min(len(split), p.eval.limit)
+    gt_split = PreparedSplit(p.data.prepared_path("val"))  # also the edge GT's reader when it is the LabelMap
+    n = len(gt_split) if p.eval.limit is None else min(len(gt_split), p.eval.limit)
+    choice = p.eval.edge_gt if "edge" in tasks else "prepared_edges"
+    edge_gt = resolve_edge_gt(choice, gt_split, gt_split.ids[:n])  # docs/seism.md §3: which GT, on which ids
     indices = list(range(env.rank, n, env.world_size))
-    edge_kw = edge_options(p.eval, paths.seism_dir)
+    edge_kw = edge_options(p.eval, paths.seism_dir, edge_gt.gt_kind)
     meters = {t: build_meter(t, spec, protocol_of(p.eval), **(edge_kw if t == "edge" else {})) for t in tasks}
     edge_items: list[tuple[str, np.ndarray, np.ndarray]] = []  # the slow meter: fed in parallel at the end
     panels = []
@@ -93,14 +97,15 @@ def evaluate_variant(
     bar = tqdm(total=len(indices), desc=f"eval {variant}", disable=not (progress and env.is_main), dynamic_ncols=True)
     for pr in predict(host, p, indices=indices):
         for t in tasks:
-            if t == "edge":
-                edge_items.append((pr.id, pr.pred[t], pr.gt[t]))
-            else:
+            if t != "edge":
                 meters[t].update(pr.pred[t], pr.gt[t], id=pr.id)
+            elif edge_gt.selects(pr.id):  # labelmap_test_new: the test_new ids only, GT = their LabelMap
+                edge_items.append((pr.id, pr.pred[t], edge_gt.target(gt_split, pr.index, pr.gt[t])))
         if pr.index < PANEL_IMAGES:
             panels.append((pr.id, pr.gt["image"], {t: pr.gt[t] for t in tasks}, pr.pred))
         bar.update(1)
     bar.close()
+    gt_split.close()
     if edge_items:
         workers = p.eval.workers or os.cpu_count() or 1
         if progress and env.is_main:
@@ -116,6 +121,8 @@ def evaluate_variant(
         "edge": "nms" if p.eval.edge_nms else "plain",
         "edge_thin": p.eval.edge_thin,  # edgesEvalImg's thin on the thresholded maps; GT: thin(seg2bmap(G))
         "edge_thresholds": int(meters["edge"].thresholds.size) if "edge" in meters else None,
+        "edge_gt": edge_gt.kind if "edge" in meters else None,  # labelmap_test_new | prepared_edges (eval.edge_gt)
+        "edge_images": len(merged["edge"]) if "edge" in merged else None,
         "edge_max_dist": spec.edge_max_dist,
         "resolution": "native (centre-pad, padding cropped)",
     }

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -30,6 +30,9 @@ from mtcontrast.metrics.normals import NormalsMeter
 from mtcontrast.metrics.saliency import SAL_PROTOCOLS, SaliencyMeter
 from mtcontrast.metrics.segmentation import ConfusionMeter
 from mtcontrast.tasks import DatasetSpec, dataset_spec
+
+if TYPE_CHECKING:
+    from mtcontrast.data.edge_gt import EdgeGtPlan
 
 PROTOCOLS: dict[str, tuple[str, ...]] = {"sal": SAL_PROTOCOLS, "edge": ("nms", "plain")}
 DEFAULT_PROTOCOL: dict[str, str] = {"sal": "invpt", "edge": "nms"}
@@ -180,17 +183,25 @@ def evaluate_samples(
     protocol: Protocol = None,
     workers: int = 1,
     edge_thin: bool = True,
+    edge_gt: EdgeGtPlan | None = None,
 ) -> dict[str, Meter]:
     """Meters of ``tasks`` filled from prepared samples (``sample[task]`` GT, ``sample["meta"]["id"]``) and the
     prediction files under ``pred_dir``. A prediction whose size differs from its GT is an error. ``edge_thin``:
-    ``EdgeMeter(thin=…)``, params ``eval.edge_thin`` (docs/seism.md §1)."""
-    edge_kw = {"thin": edge_thin}
+    ``EdgeMeter(thin=…)``, params ``eval.edge_thin`` (docs/seism.md §1). ``edge_gt`` (``data.edge_gt``, from
+    ``eval.edge_gt``): which images are scored for edges and against which map (default: ``sample["edge"]`` of
+    every sample)."""
+    edge_kw = {"thin": edge_thin, "gt_kind": edge_gt.gt_kind if edge_gt is not None else "binary"}
     meters = {task: build_meter(task, dataset, protocol, **(edge_kw if task == "edge" else {})) for task in tasks}
     pending: dict[str, list[tuple[str, np.ndarray, np.ndarray]]] = {task: [] for task in tasks}
     for sample in samples:
         image_id = str(sample["meta"]["id"])
         for task in tasks:
-            gt = np.asarray(sample[task])
+            key = task
+            if task == "edge" and edge_gt is not None:
+                if not edge_gt.selects(image_id):
+                    continue  # not in the edge GT's image set (labelmap_test_new: PASCAL test_new)
+                key = edge_gt.sample_key
+            gt = np.asarray(sample[key])
             pred = read_prediction(task, pred_dir, image_id)
             if pred.shape[:2] != gt.shape[:2]:
                 raise DataError(
@@ -219,13 +230,17 @@ def score_folder(
     dataset: str | None = None,
     workers: int = 1,
     edge_thin: bool = True,
+    edge_gt: str = "auto",
 ) -> dict[str, dict[str, float]]:
     """Score exported predictions against a prepared split: ``{task: metrics}``.
 
     ``tasks`` default: the split's tasks that have a ``<pred_dir>/<task>/`` folder. ``dataset`` default: read from
     the split's metadata. ``edge_thin``: params ``eval.edge_thin``, as the evaluator passes it (docs/seism.md §1).
+    ``edge_gt``: params ``eval.edge_gt`` (auto | labelmap_test_new | prepared_edges, docs/seism.md §3); with the
+    LabelMap GT only the test_new ids need an edge prediction.
     """
-    from mtcontrast.data.prepared import PreparedSplit  # late: the data layer is heavier than the metrics
+    from mtcontrast.data.edge_gt import resolve_edge_gt  # late: the data layer is heavier than the metrics
+    from mtcontrast.data.prepared import PreparedSplit
 
     path, pred_dir = Path(prepared_h5), Path(pred_dir)
     if not pred_dir.is_dir():
@@ -233,12 +248,13 @@ def score_folder(
     with PreparedSplit(path) as probe:
         name = dataset or _split_dataset(probe, path)
         held = tuple(probe.tasks)
+        if tasks is None:
+            tasks = [t for t in held if (pred_dir / t).is_dir()]
+            if not tasks:
+                raise DataError(pred_dir, f"no task folder found; expected some of {', '.join(held)}")
+        plan = resolve_edge_gt(edge_gt if "edge" in tasks else "prepared_edges", probe)
     spec = dataset_spec(name)
-    if tasks is None:
-        tasks = [t for t in held if (pred_dir / t).is_dir()]
-        if not tasks:
-            raise DataError(pred_dir, f"no task folder found; expected some of {', '.join(held)}")
-    with PreparedSplit(path, tasks=list(tasks)) as split:  # reads only the scored label maps
+    with PreparedSplit(path, tasks=list(tasks), extras=plan.extras) as split:  # reads only the scored label maps
         samples = (split[i] for i in range(len(split)))
-        meters = evaluate_samples(samples, pred_dir, list(tasks), spec, protocol, workers, edge_thin)
+        meters = evaluate_samples(samples, pred_dir, list(tasks), spec, protocol, workers, edge_thin, plan)
     return {task: meter.compute() for task, meter in meters.items()}

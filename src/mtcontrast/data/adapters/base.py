@@ -21,10 +21,12 @@ SPLITS: tuple[str, ...] = ("train", "val")
 
 @dataclass
 class Decoded:
-    """A decoded sample plus counts that are only visible in the raw files (for the check summary)."""
+    """A decoded sample plus counts that are only visible in the raw files (for the check summary) and optional
+    maps outside the prepared-sample contract (``extras``, keys of ``prepared.EXTRA_MAPS``, see ``val_extras``)."""
 
     sample: dict[str, Any]
     raw_stats: dict[str, int] = field(default_factory=dict)
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class DatasetAdapter(ABC):
@@ -33,6 +35,8 @@ class DatasetAdapter(ABC):
     name: ClassVar[str]
     # "unit_png8" when decoded normals are exactly 2v/255 − 1 of 8-bit PNGs (stored compactly), else "float32".
     normals_encoding: ClassVar[str] = "float32"
+    # Optional maps (``prepared.EXTRA_MAPS``) that ``decode`` returns in ``Decoded.extras``; stored for val only.
+    val_extras: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)

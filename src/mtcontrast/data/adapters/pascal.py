@@ -1,6 +1,7 @@
 """PASCAL-Context multi-task adapter (docs/benchmark-protocol.md §1.2; same tree for ``PASCAL_MT`` and
 ``PASCALContext``): VOC-21 semseg, 6-part human parts from PASCAL-Part ``anno``, distilled normals masked to the
-170-class set, distilled saliency > 0.5, and edges from the Laplacian of ``LabelMap`` thinned to 1 px.
+170-class set, distilled saliency > 0.5, and edges from the Laplacian of ``LabelMap`` thinned to 1 px. ``LabelMap``
+itself is kept as ``edge_labels`` (uint16) for the SEISM edge GT ``thin(seg2bmap(LabelMap))`` (docs/seism.md §1).
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ def human_parts_target(objects: list[PartObject], size: tuple[int, int], path: P
 class PascalContextAdapter(DatasetAdapter):
     name = "pascal_context"
     normals_encoding = UNIT_PNG8
+    val_extras = ("edge_labels",)
 
     def __init__(self, root: str | Path) -> None:
         super().__init__(root)
@@ -211,7 +213,8 @@ class PascalContextAdapter(DatasetAdapter):
             "edge": labelmap_edges(labelmap),
             "meta": self.meta(sid, image),
         }
-        return Decoded(sample)
+        # The SEISM edge GT's partition; ids 0..459 (checked in _labelmap) are exact in uint16.
+        return Decoded(sample, extras={"edge_labels": labelmap.astype(np.uint16)})
 
     def _labelmap(self, path: Path, size: tuple[int, int]) -> np.ndarray:
         labelmap = np.asarray(read_mat_variable(path, "LabelMap", "PASCAL-Context LabelMap"))

@@ -214,6 +214,8 @@ class EdgeMeter(Meter):
     ``nms``: the SEISM "nms" reader (default) with the 101 HED thresholds and ``> t``; else the "plain" reader,
     ``≥ t`` over 0.01..0.99. ``thin``: thin each thresholded prediction to 1 px, ``edgesEvalImg``'s default
     (params ``eval.edge_thin``); the GT is ``thin(seg2bmap(gt))`` either way, ``gt`` read as a label image.
+    ``gt_kind``: ``"binary"`` (default) accepts {0, 1} edge maps only; ``"labels"`` any integer label image, e.g.
+    PASCAL's ``LabelMap`` (params ``eval.edge_gt``, docs/seism.md §1 step 2).
     ``quantize``: score the uint8 export's values k/255, exactly what SEISM reads.
     ``export_dir``: also write each prediction as ``<export_dir>/edge/<id>.png`` (SEISM export mode).
     """
@@ -228,7 +230,11 @@ class EdgeMeter(Meter):
         quantize: bool = True,
         export_dir: str | Path | None = None,
         outlier_cost: float = OUTLIER_COST,
+        gt_kind: str = "binary",
     ) -> None:
+        if gt_kind not in ("binary", "labels"):
+            raise ValueError(f"gt_kind must be 'binary' or 'labels'; got {gt_kind!r}")
+        self.gt_kind = gt_kind
         if not 0 < max_dist < 1:
             raise ValueError(f"max_dist is a fraction of the image diagonal in (0, 1); got {max_dist}")
         self.max_dist = float(max_dist)
@@ -252,6 +258,7 @@ class EdgeMeter(Meter):
             "thresholds": self.thresholds,
             "quantize": self.quantize,
             "outlier_cost": self.outlier_cost,
+            "gt_kind": self.gt_kind,
         }
 
     def _empty_sums(self) -> dict[str, np.ndarray]:
@@ -279,7 +286,10 @@ class EdgeMeter(Meter):
     def _measure(self, pred: np.ndarray, gt: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         pred, gt = squeeze_map(pred, "edge prediction"), squeeze_map(gt, "edge ground truth")
         check_same_shape(pred, gt, "edge")
-        if gt.size and not np.isin(gt, (0, 1)).all():
+        if self.gt_kind == "labels":
+            if not (np.issubdtype(gt.dtype, np.integer) or gt.dtype == np.bool_):
+                raise ValueError(f"edge label image must hold integer labels; got dtype {gt.dtype}")
+        elif gt.size and not np.isin(gt, (0, 1)).all():
             raise ValueError("edge ground truth must be binary {0, 1} (crop the 255 padding before scoring)")
         counts = threshold_counts(
             self.edge_map(pred),
