@@ -90,6 +90,7 @@ def _cmd_score(params: Params, args: argparse.Namespace) -> None:
         protocol=args.protocol,
         edge_thin=params.eval.edge_thin,
         edge_gt=params.eval.edge_gt,
+        edge_matcher=params.eval.edge_matcher,
     )
     print(json.dumps(result, indent=2))
 

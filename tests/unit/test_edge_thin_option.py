@@ -45,3 +45,11 @@ def test_score_route_passes_the_flag_and_scores_like_the_meter(tmp_path: Path) -
             np.testing.assert_array_equal(meter.state()[key], value)
         sum_p[flag] = int(meter.state()["image/sum_p"][0, 0])
     assert sum_p == {True: 29, False: 60}  # 30 × 2 band → its west column minus the north end
+
+
+def test_the_matcher_option_reaches_the_meter(tmp_path: Path) -> None:
+    from mtcontrast.engine.evaluator import edge_options
+
+    assert EvalParams().edge_matcher == "bsds"  # the tools' matcher unless asked otherwise
+    assert edge_options(EvalParams(edge_matcher="exact"), tmp_path)["matcher"] == "exact"
+    assert EdgeMeter(0.011, matcher="exact").config()["matcher"] == "exact"

@@ -60,7 +60,7 @@ def edge_options(cfg: EvalParams, export_dir: Path, gt_kind: str = "binary") -> 
     SEISM PNG export."""
     from mtcontrast.metrics.edges import HED_THRESHOLDS, PLAIN_THRESHOLDS
 
-    options: dict[str, Any] = {"thin": cfg.edge_thin, "gt_kind": gt_kind}
+    options: dict[str, Any] = {"thin": cfg.edge_thin, "gt_kind": gt_kind, "matcher": cfg.edge_matcher}
     if cfg.export_edges:
         options["export_dir"] = export_dir
     if cfg.edge_threshold_step > 1:
@@ -119,7 +119,8 @@ def evaluate_variant(
     protocols = {
         "sal_protocol": p.eval.sal_protocol,
         "edge": "nms" if p.eval.edge_nms else "plain",
-        "edge_thin": p.eval.edge_thin,  # edgesEvalImg's thin on the thresholded maps; GT: thin(seg2bmap(G))
+        "edge_thin": p.eval.edge_thin,
+        "edge_matcher": p.eval.edge_matcher,  # edgesEvalImg's thin on the thresholded maps; GT: thin(seg2bmap(G))
         "edge_thresholds": int(meters["edge"].thresholds.size) if "edge" in meters else None,
         "edge_gt": edge_gt.kind if "edge" in meters else None,  # labelmap_test_new | prepared_edges (eval.edge_gt)
         "edge_images": len(merged["edge"]) if "edge" in merged else None,

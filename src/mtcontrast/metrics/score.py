@@ -184,13 +184,18 @@ def evaluate_samples(
     workers: int = 1,
     edge_thin: bool = True,
     edge_gt: EdgeGtPlan | None = None,
+    edge_matcher: str = "bsds",
 ) -> dict[str, Meter]:
     """Meters of ``tasks`` filled from prepared samples (``sample[task]`` GT, ``sample["meta"]["id"]``) and the
     prediction files under ``pred_dir``. A prediction whose size differs from its GT is an error. ``edge_thin``:
     ``EdgeMeter(thin=…)``, params ``eval.edge_thin`` (docs/seism.md §1). ``edge_gt`` (``data.edge_gt``, from
     ``eval.edge_gt``): which images are scored for edges and against which map (default: ``sample["edge"]`` of
     every sample)."""
-    edge_kw = {"thin": edge_thin, "gt_kind": edge_gt.gt_kind if edge_gt is not None else "binary"}
+    edge_kw = {
+        "thin": edge_thin,
+        "gt_kind": edge_gt.gt_kind if edge_gt is not None else "binary",
+        "matcher": edge_matcher,
+    }
     meters = {task: build_meter(task, dataset, protocol, **(edge_kw if task == "edge" else {})) for task in tasks}
     pending: dict[str, list[tuple[str, np.ndarray, np.ndarray]]] = {task: [] for task in tasks}
     for sample in samples:
@@ -231,6 +236,7 @@ def score_folder(
     workers: int = 1,
     edge_thin: bool = True,
     edge_gt: str = "auto",
+    edge_matcher: str = "bsds",
 ) -> dict[str, dict[str, float]]:
     """Score exported predictions against a prepared split: ``{task: metrics}``.
 
@@ -256,5 +262,7 @@ def score_folder(
     spec = dataset_spec(name)
     with PreparedSplit(path, tasks=list(tasks), extras=plan.extras) as split:  # reads only the scored label maps
         samples = (split[i] for i in range(len(split)))
-        meters = evaluate_samples(samples, pred_dir, list(tasks), spec, protocol, workers, edge_thin, plan)
+        meters = evaluate_samples(
+            samples, pred_dir, list(tasks), spec, protocol, workers, edge_thin, plan, edge_matcher=edge_matcher
+        )
     return {task: meter.compute() for task, meter in meters.items()}
