@@ -254,7 +254,15 @@ def test_a_truncated_train_split_is_refused_before_a_run_exists(
 
 
 def test_the_prefect_server_command_keeps_analytics_off_and_its_home_in_the_project(repo_root: Path) -> None:
-    out = subprocess.run(["make", "-n", "prefect-server"], cwd=repo_root, capture_output=True, text=True, check=True)
-    command = out.stdout.strip().splitlines()[-1]
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}  # not under make
+    out = subprocess.run(
+        ["make", "--no-print-directory", "-n", "prefect-server"],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (command,) = [line for line in out.stdout.splitlines() if "prefect server start" in line]
     assert f"PREFECT_HOME={repo_root}/.prefect" in command and "PREFECT_SERVER_ANALYTICS_ENABLED=false" in command
     assert command.endswith("prefect server start --host 127.0.0.1")
