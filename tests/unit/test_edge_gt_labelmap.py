@@ -31,7 +31,7 @@ from mtcontrast.metrics.edges.bsds import EdgeMeter
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGED = ROOT / "src" / "mtcontrast" / "data" / "db_info" / TEST_NEW_FILE
-REFERENCE = Path("/work/shared/reference/seism") / TEST_NEW_FILE
+REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "seism" / TEST_NEW_FILE  # beside the repo
 
 # A 4-row × 3-column region (ids: PASCAL-Context person on wall) in a 6×8 LabelMap.
 HAND_LABELMAP = np.full((6, 8), WALL, dtype=np.uint16)
