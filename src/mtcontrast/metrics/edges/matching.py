@@ -78,18 +78,20 @@ class GtNeighbourhood:
         return maximum_matching_size(self.rows[found], hit[found], self.n_gt, int(py.size))
 
 
+def _dense(index: np.ndarray, n: int) -> tuple[np.ndarray, int]:
+    """``index`` renumbered 0..m-1 over the m distinct values it uses (order kept), and m."""
+    used = np.zeros(n, dtype=bool)
+    used[index] = True
+    return (np.cumsum(used) - 1)[index], int(used.sum())
+
+
 def maximum_matching_size(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> int:
     """Size of a maximum matching of the bipartite graph with edges (rows[e], cols[e]), no pair listed twice."""
     if rows.size == 0:
         return 0
     # keep only the pixels with an edge, renumbered densely (unmatchable pixels never change k)
-    used_r = np.zeros(n_rows, dtype=bool)
-    used_r[rows] = True
-    used_c = np.zeros(n_cols, dtype=bool)
-    used_c[cols] = True
-    rows = (np.cumsum(used_r) - 1)[rows]
-    cols = (np.cumsum(used_c) - 1)[cols]
-    n_r, n_c = int(used_r.sum()), int(used_c.sum())
+    rows, n_r = _dense(rows, n_rows)
+    cols, n_c = _dense(cols, n_cols)
     graph = coo_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols + n_r)), shape=(n_r + n_c, n_r + n_c))
     _, label = connected_components(graph.tocsr(), directed=True, connection="weak")
     size_r = np.bincount(label[:n_r], minlength=label.max() + 1)
@@ -99,14 +101,8 @@ def maximum_matching_size(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_col
     hard = ~simple[label[rows]]
     if not hard.any():
         return k
-    rows, cols = rows[hard], cols[hard]
-    keep_r = np.zeros(n_r, dtype=bool)
-    keep_r[rows] = True
-    keep_c = np.zeros(n_c, dtype=bool)
-    keep_c[cols] = True
-    rows = (np.cumsum(keep_r) - 1)[rows]
-    cols = (np.cumsum(keep_c) - 1)[cols]
-    n_r, n_c = int(keep_r.sum()), int(keep_c.sum())
+    rows, n_r = _dense(rows[hard], n_r)
+    cols, n_c = _dense(cols[hard], n_c)
     # unit weight per real pair, weight 2 for the private "unmatched" column of each row: cost 2·n_r − k
     own = np.arange(n_r)
     weights = np.concatenate([np.ones(rows.size), np.full(n_r, 2.0)])
