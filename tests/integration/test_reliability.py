@@ -266,3 +266,12 @@ def test_the_prefect_server_command_keeps_analytics_off_and_its_home_in_the_proj
     (command,) = [line for line in out.stdout.splitlines() if "prefect server start" in line]
     assert f"PREFECT_HOME={repo_root}/.prefect" in command and "PREFECT_SERVER_ANALYTICS_ENABLED=false" in command
     assert command.endswith("prefect server start --host 127.0.0.1")
+
+
+def test_run_folder_housekeeping_is_invisible_to_dvc(repo_root: Path) -> None:
+    """The lock (a pid), killed-write temps and moved-aside checkpoints must not make report / figures stale."""
+    names = ["runs/mtl/.lock", "runs/mtl/.checkpoint.pt.tmp-12", "runs/mtl/checkpoint.previous-20261202-151500.pt"]
+    dvc = [sys.executable, "-m", "dvc", "check-ignore", "-q"]
+    for name in names:
+        assert subprocess.run([*dvc, name], cwd=repo_root).returncode == 0, name
+    assert subprocess.run([*dvc, "runs/mtl/checkpoint.pt"], cwd=repo_root).returncode == 1
