@@ -67,7 +67,7 @@ def test_perfect_prediction_scores_100() -> None:
         assert out["ap"] == 0.0
 
 
-def test_bsds_matcher_drops_a_few_pairs_of_a_perfect_prediction() -> None:
+def test_bsds_assignment_drops_a_few_pairs_of_a_perfect_prediction() -> None:
     # matchEdgeMaps links outlier nodes through a sparse random graph (6 edges per node); an outlier node that
     # draws no edge forces one real pair apart, ~e^-6 of the pixels. SEISM inherits this; so do we.
     gt = _two_lines()
@@ -97,7 +97,7 @@ def test_plain_counts_equal_pyedgeeval_bsds_routine() -> None:
         # Thinning off on both sides: pyEdgeEval's ``binary_thin`` stops as soon as one subiteration removes
         # nothing, so it is not MATLAB's ``bwmorph`` thin (tests/unit/test_edge_bmap.py); this test pins the
         # threshold-and-match part of the chain, the thinning is checked there and by the regression test below.
-        ours = threshold_counts(pred, gt, FEW, 0.011, strict=False, thin_pred=False)
+        ours = threshold_counts(pred, gt, FEW, 0.011, strict=False, thin_pred=False, matcher="bsds")
         for i, t in enumerate(FEW):
             reseed()  # same matcher RNG state as ours, one threshold per call
             ref = evaluate_boundaries_threshold(

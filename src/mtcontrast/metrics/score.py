@@ -184,7 +184,7 @@ def evaluate_samples(
     workers: int = 1,
     edge_thin: bool = True,
     edge_gt: EdgeGtPlan | None = None,
-    edge_matcher: str = "bsds",
+    edge_matcher: str = "fast",
 ) -> dict[str, Meter]:
     """Meters of ``tasks`` filled from prepared samples (``sample[task]`` GT, ``sample["meta"]["id"]``) and the
     prediction files under ``pred_dir``. A prediction whose size differs from its GT is an error. ``edge_thin``:
@@ -236,7 +236,7 @@ def score_folder(
     workers: int = 1,
     edge_thin: bool = True,
     edge_gt: str = "auto",
-    edge_matcher: str = "bsds",
+    edge_matcher: str = "fast",
 ) -> dict[str, dict[str, float]]:
     """Score exported predictions against a prepared split: ``{task: metrics}``.
 

@@ -8,9 +8,12 @@ The chain per image and threshold t (docs/seism.md §1, SEISM HEAD ``eval_cont``
    ``edgesEvalImg(..., 'thin', 0)`` would);
 2. GT: the label image G (NYUD: the edge map read as a label image) becomes ``thin(seg2bmap(G))``
    (``bmap.gt_boundaries``), whatever ``thin`` says, as in ``edgesEvalImg``;
-3. ``correspondPixels`` (pyEdgeEval's Cython build of the BSDS C++ code; maxDist as a fraction of the image
-   diagonal, outlier cost 100; its RNG reseeded before each call, see ``_matcher``) gives four counts: cntR (matched
-   GT pixels), sumR (GT pixels), cntP (matched predicted pixels), sumP (predicted pixels, after thinning).
+3. BSDS's ``correspondPixels`` (maxDist as a fraction of the image diagonal, outlier cost 100) gives four counts:
+   cntR (matched GT pixels), sumR (GT pixels), cntP (matched predicted pixels), sumP (predicted pixels, after
+   thinning). Two implementations of its assignment problem (``matcher``): ``"fast"`` (default), the same graph
+   built in NumPy and solved by SciPy (``matching.py``), and ``"bsds"``, pyEdgeEval's Cython build of the BSDS C++
+   code. Both draw a random outlier graph from ``MATCHER_SEED`` before each call (``_matcher`` reseeds the C++
+   generator); their results agree within the BSDS matcher's seed-to-seed noise (``benchmarks/bench_odsf.py``).
 
 From the counts (SEISM ``gather_measure`` / ``general_ods`` / ``general_ois`` / ``general_ap``):
 
@@ -22,9 +25,9 @@ From the counts (SEISM ``gather_measure`` / ``general_ods`` / ``general_ois`` / 
 
 Counts are kept per image (N×T arrays) so OIS works after a merge, and a merge is a concatenation.
 
-The BSDS matcher is approximate: outlier nodes are linked by a sparse random graph (6 edges per node), and an
+The BSDS assignment is approximate: outlier nodes are linked by a sparse random graph (6 edges per node), and an
 outlier node that draws no edge keeps one real pair apart, about e^-6 ≈ 0.25 % of the pixels. Even a perfect
-prediction then scores ~99.7 at NYUD size, in SEISM as here.
+prediction then scores ~99.7 at NYUD size, in SEISM as here, with either matcher.
 
 How this implementation was checked (tests/unit/test_odsf.py, tests/unit/test_edge_bmap.py): ``thin`` equals a
 loop-by-loop transcription of the documented ``bwmorph`` thinning conditions on random images and hand-computed
@@ -65,7 +68,7 @@ OUTLIER_COST = 100.0
 COUNT_KEYS = ("cnt_r", "sum_r", "cnt_p", "sum_p")
 
 
-MATCHERS = ("bsds", "exact")  # EdgeMeter's default first
+MATCHERS = ("fast", "bsds")  # EdgeMeter's default first
 
 
 def check_matcher(matcher: str) -> None:
@@ -122,7 +125,7 @@ def threshold_counts(
     strict: bool,
     thin_pred: bool = True,
     outlier_cost: float = OUTLIER_COST,
-    matcher: str = "bsds",
+    matcher: str = "fast",
 ) -> dict[str, np.ndarray]:
     """cntR, sumR, cntP, sumP (int64, one per threshold) of one image.
 
@@ -131,9 +134,10 @@ def threshold_counts(
     ``thin = 1``. ``gt`` is the binary boundary map that gets matched, used as given (``EdgeMeter`` passes
     ``thin(seg2bmap(G))``). ``thresholds`` ascending. The binary maps are nested, so a threshold that selects as
     many pixels as the previous one has the same map and reuses its counts, and empty maps skip the matcher.
-    ``matcher``: ``"bsds"`` calls pyEdgeEval's ``correspondPixels`` per threshold (reseeded); ``"exact"`` computes
-    the size of a maximum matching within maxDist (``matching.py``: what the BSDS assignment maximises, without its
-    random outlier graph; ≥ the BSDS counts by the ~0.1–0.2 % of pairs that graph forces apart, ~20× faster).
+    ``matcher``: ``"fast"`` builds BSDS's assignment problem, random outlier graph included, in NumPy and solves it
+    with SciPy (``matching.py``, its draws seeded by ``MATCHER_SEED``); ``"bsds"`` calls pyEdgeEval's build of the
+    BSDS C++ ``correspondPixels`` (reseeded with ``MATCHER_SEED``). They agree within the BSDS matcher's own
+    seed-to-seed noise (``benchmarks/bench_odsf.py``); ``"fast"`` takes ~1/10 of the time at NYUD size.
     """
     check_matcher(matcher)
     values = np.asarray(edge_map, dtype=np.float64)
@@ -146,7 +150,7 @@ def threshold_counts(
     n_gt = int(np.count_nonzero(gt_map))
     out["sum_r"][:] = n_gt
     gt_f = gt_map.astype(np.float64)
-    if matcher == "exact" and n_gt:
+    if matcher == "fast" and n_gt:
         neighbourhood = GtNeighbourhood(gt_map, max_dist * float(np.hypot(*gt_map.shape)))
     last_n = -1
     for i in range(n_t):
@@ -160,8 +164,8 @@ def threshold_counts(
         if thin_pred:
             binary = thin(binary)
         out["sum_p"][i] = int(np.count_nonzero(binary))
-        if n_gt and matcher == "exact":
-            out["cnt_p"][i] = out["cnt_r"][i] = neighbourhood.match_count(binary)
+        if n_gt and matcher == "fast":
+            out["cnt_p"][i] = out["cnt_r"][i] = neighbourhood.match_count(binary, MATCHER_SEED)
         elif n_gt:  # without GT edges there is nothing to match: precision counts only the false positives
             out["cnt_p"][i], out["cnt_r"][i] = _correspond(binary.astype(np.float64), gt_f, max_dist, outlier_cost)
         last_n = int(n_pos[i])
@@ -237,10 +241,9 @@ class EdgeMeter(Meter):
     PASCAL's ``LabelMap`` (params ``eval.edge_gt``, docs/seism.md §1 step 2).
     ``quantize``: score the uint8 export's values k/255, exactly what SEISM reads.
     ``export_dir``: also write each prediction as ``<export_dir>/edge/<id>.png`` (SEISM export mode).
-    ``matcher``: ``"bsds"`` (default) calls the BSDS ``correspondPixels`` per threshold as SEISM does; ``"exact"``
-    counts a maximum matching within maxDist (``matching.py``), ~20× faster at NYUD size but systematically a
-    little higher (BSDS's random outlier graph forces ~0.1–0.2 % of the pairs apart, more than its run-to-run
-    noise); see ``threshold_counts`` and ``benchmarks/bench_odsf.py``.
+    ``matcher``: ``"fast"`` (default, ``matching.py``) or ``"bsds"`` (the C++ ``correspondPixels`` SEISM calls);
+    the same assignment problem, see ``threshold_counts``. ``outlier_cost`` is passed to ``"bsds"`` only; ``"fast"``
+    keeps BSDS's priorities for its default of 100.
     """
 
     def __init__(
@@ -254,7 +257,7 @@ class EdgeMeter(Meter):
         export_dir: str | Path | None = None,
         outlier_cost: float = OUTLIER_COST,
         gt_kind: str = "binary",
-        matcher: str = "bsds",
+        matcher: str = "fast",
     ) -> None:
         if gt_kind not in ("binary", "labels"):
             raise ValueError(f"gt_kind must be 'binary' or 'labels'; got {gt_kind!r}")

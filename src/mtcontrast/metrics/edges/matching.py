@@ -1,35 +1,44 @@
-"""Fast pixel correspondence: the exact maximum matching of the assignment problem BSDS's ``correspondPixels`` sets up.
+"""BSDS's pixel-correspondence problem, built in NumPy and solved by SciPy: the same counts as ``correspondPixels``
+(up to its random outlier graph), ~10× faster per NYUD-size image.
 
-What the counts depend on. ``matchEdgeMaps`` (BSDS, run by pyEdgeEval and by SEISM, docs/seism.md §1 step 4) links a
-predicted and a GT pixel when they lie within maxDist (cost: their distance, at most maxDist) and gives every
-pixel an outlier option (cost: 100 · maxDist). A perfect assignment with k real pairs costs Σ distances + (n1 + n2
-− k) · outlier cost, so each extra pair saves at least 99 · maxDist and the solver returns a maximum-cardinality
-matching of the "within maxDist" graph (an augmenting path would have to replace some 99 pairs by longer ones to be
-refused). The four counts only see k: cntR = cntP = k. BSDS keeps the outlier options sparse with a random graph
-(6 edges per node, reseeded per call in ``bsds._matcher``); an outlier node that draws too few edges can force a
-pair apart, so the BSDS matcher returns k or a few less (≈ e^-6 of the pairs, and only where one side is nearly all
-matched). This module computes k itself, deterministically:
+What BSDS solves (``matchEdgeMaps`` in the BSDS / pyEdgeEval C++ code, run by SEISM, docs/seism.md §1 step 4). Nodes
+are the *matchable* pixels only (those with a pixel of the other map within maxDist): n1 predicted, n2 GT. One
+assignment problem of size n = n1 + n2 on each side: left = the n1 predicted pixels + n2 outlier nodes (one per
+GT pixel), right = the n2 GT pixels + n1 outlier nodes. Edges:
 
-1. the graph: per GT pixel, the predicted pixels at offsets (du, dv) with du² + dv² ≤ maxDist² (BSDS's window
-   test), gathered for all GT pixels at once through a padded index image;
-2. its connected components; a component with a single pixel on one side adds exactly 1 (it is connected);
-3. the remaining components together: a maximum matching by ``scipy.sparse.csgraph.min_weight_full_bipartite_
-   matching`` (LAPJVsp) with unit weights and one private "unmatched" column (weight 2) per GT row, so the minimum
-   cost 2·rows − k is reached exactly at maximum k. (``maximum_bipartite_matching``, SciPy's Hopcroft–Karp, is
-   equally exact but took seconds on some NYUD-size maps with a deficient matching; LAPJVsp stays at tens of ms.)
+* real: a predicted and a GT pixel with du² + dv² ≤ maxDist² (cost: 100 · distance, rounded);
+* outlier: each predicted pixel to ``min(6, n1 − 1)`` distinct random outlier nodes of the right side, other than
+  its own index; each GT pixel from ``min(6, n2 − 1)`` random outlier nodes of the left side, likewise;
+* outlier–outlier: each outlier node of the larger outlier set to ``min(6, n1, n2)`` random nodes of the smaller;
+* overlay: pixel i to its own outlier node, cost 100 × the outlier cost, so that a perfect assignment exists.
 
-So the new counts are ≥ the BSDS counts, and equal wherever BSDS's random outlier graph does not bind. On
-network-like maps that graph binds a little almost everywhere (≈ 0.1–0.2 % of the matched pairs at every
-threshold), so odsF comes out ~0.1–0.2 points higher than with the BSDS matcher, a systematic gap larger than the
-BSDS matcher's run-to-run noise (``benchmarks/bench_odsf.py`` sets them side by side); hence ``EdgeMeter`` keeps
-``matcher="bsds"`` as its default and this matcher is opt-in.
+All outlier edges cost ``ow = ceil(100 · outlierCost)``. A perfect assignment with k real pairs and v overlay edges
+costs ``Σ distances + ow · (n − k) + 99 · ow · v``: the solver maximises k first, then avoids overlay edges, and the
+distances only break ties (an extra pair saves ``ow = 100 · 100 · maxDist``, more than any rerouting of a few pairs
+can cost). The four counts only see k (cntR = cntP = k).
+
+Why the random graph matters: k is the largest number of real pairs for which the *leftover* nodes can still be
+assigned through the sparse outlier edges. An outlier node that draws few edges can force a pair apart, so BSDS
+returns the maximum matching within maxDist or a few pairs less (≈ 0.1–0.2 % on network-like maps, more than the
+run-to-run noise of its draws; docs/seism.md §3). A matcher without that graph scores systematically higher.
+
+What this module does: builds exactly that graph (same node sets, degrees, exclusions and overlay), draws the
+random edges with NumPy from a fixed seed per call (``k_of_n``: uniform k-subsets, as BSDS's ``kOfN``), and solves
+it with SciPy's ``min_weight_full_bipartite_matching`` (LAPJVsp). Costs are 1 per real, 2 per outlier and 101 per
+overlay edge: the same order of priorities (k first, then no overlay) without the distance tie-break, which is
+what makes LAPJVsp fast here; k is unchanged (checked against the distance costs in tests/unit/test_odsf.py). The
+draws differ from BSDS's C++ generator, so single counts differ by the same few pixels as two BSDS seeds do;
+``benchmarks/bench_odsf.py`` puts ODS / OIS / AP of both side by side with the BSDS seed spread.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse import coo_matrix, csr_matrix
-from scipy.sparse.csgraph import connected_components, min_weight_full_bipartite_matching
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
+DEGREE = 6  # BSDS's degree of outlier connections
+REAL_COST, OUTLIER_COST, OVERLAY_COST = 1.0, 2.0, 101.0  # BSDS's priorities: pairs first, then no overlay edge
 
 
 def disk_offsets(max_dist_px: float) -> tuple[np.ndarray, np.ndarray]:
@@ -38,6 +47,81 @@ def disk_offsets(max_dist_px: float) -> tuple[np.ndarray, np.ndarray]:
     dv, du = np.mgrid[-r : r + 1, -r : r + 1]
     keep = (du * du + dv * dv) <= max_dist_px * max_dist_px
     return dv[keep].astype(np.intp), du[keep].astype(np.intp)
+
+
+def k_of_n(rng: np.random.Generator, rows: int, k: int, n: int) -> np.ndarray:
+    """``rows`` × ``k`` draws, each row a uniform k-subset of ``range(n)`` (BSDS's ``kOfN``; order irrelevant)."""
+    if not 0 <= k <= n:
+        raise ValueError(f"cannot draw {k} distinct values from {n}")
+    if k == 0 or rows == 0:
+        return np.zeros((rows, k), dtype=np.int64)
+    if n <= 4 * k:  # small pools: a random permutation per row
+        return np.argsort(rng.random((rows, n)), axis=1)[:, :k]
+    out = rng.integers(0, n, size=(rows, k))
+    while True:  # redraw the rows with a repeated value (rare for n ≫ k); uniform over k-subsets
+        ordered = np.sort(out, axis=1)
+        bad = np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))
+        if bad.size == 0:
+            return out
+        out[bad] = rng.integers(0, n, size=(bad.size, k))
+
+
+def _dense(index: np.ndarray, n: int) -> tuple[np.ndarray, int]:
+    """``index`` renumbered 0..m-1 over the m distinct values it uses (order kept), and m."""
+    used = np.zeros(n, dtype=bool)
+    used[index] = True
+    return (np.cumsum(used) - 1)[index], int(used.sum())
+
+
+def bsds_graph(
+    pred: np.ndarray,
+    gt: np.ndarray,
+    n_pred: int,
+    n_gt: int,
+    rng: np.random.Generator,
+    costs: tuple[np.ndarray | float, float, float] = (REAL_COST, OUTLIER_COST, OVERLAY_COST),
+) -> tuple[csr_matrix, int, int]:
+    """BSDS's assignment graph (module docstring) for the real edges (pred[e], gt[e]) within maxDist.
+
+    ``pred`` / ``gt``: pixel indices of each real edge (no pair twice) among ``n_pred`` / ``n_gt`` pixels;
+    ``costs``: of a real edge (a scalar or one per edge), an outlier and an overlay edge; BSDS's own are 100 ·
+    distance, ``ow`` and 100 · ``ow`` (same k, tested). Returns the n × n biadjacency (rows: the n1 matchable
+    predicted pixels, then the n2 outlier nodes of the GT pixels; columns: the n2 matchable GT pixels, then the n1
+    outlier nodes of the predicted ones), n1 and n2.
+    """
+    p, n1 = _dense(pred, n_pred)  # matchable pixels only, as BSDS
+    g, n2 = _dense(gt, n_gt)
+    d1, d2, d3 = max(0, min(DEGREE, n1 - 1)), max(0, min(DEGREE, n2 - 1)), min(DEGREE, n1, n2)
+    n = n1 + n2
+    real, outlier, overlay = costs
+    left, right, cost = [p], [g], [np.broadcast_to(np.asarray(real, dtype=np.float64), p.shape)]
+    own = np.arange(n1)[:, None]
+    pick = k_of_n(rng, n1, d1, n1 - 1)  # predicted pixel → outlier nodes of other predicted pixels
+    left.append(np.broadcast_to(own, pick.shape).ravel())
+    right.append(n2 + (pick + (pick >= own)).ravel())
+    own = np.arange(n2)[:, None]
+    pick = k_of_n(rng, n2, d2, n2 - 1)  # outlier nodes of other GT pixels → GT pixel
+    left.append(n1 + (pick + (pick >= own)).ravel())
+    right.append(np.broadcast_to(own, pick.shape).ravel())
+    pick = k_of_n(rng, max(n1, n2), d3, min(n1, n2))  # each node of the larger outlier set → the smaller
+    larger = np.broadcast_to(np.arange(max(n1, n2))[:, None], pick.shape).ravel()
+    left.append(n1 + (larger if n1 < n2 else pick.ravel()))
+    right.append(n2 + (pick.ravel() if n1 < n2 else larger))
+    cost.append(np.full(d1 * n1 + d2 * n2 + pick.size, outlier))
+    left += [np.arange(n1), n1 + np.arange(n2)]  # the overlay: each pixel to its own outlier node
+    right += [n2 + np.arange(n1), np.arange(n2)]
+    cost.append(np.full(n, overlay))
+    graph = csr_matrix((np.concatenate(cost), (np.concatenate(left), np.concatenate(right))), shape=(n, n))
+    return graph, n1, n2
+
+
+def bsds_assignment_count(pred: np.ndarray, gt: np.ndarray, n_pred: int, n_gt: int, rng: np.random.Generator) -> int:
+    """k, the number of real pairs in a minimum-cost perfect assignment of ``bsds_graph``."""
+    if pred.size == 0:
+        return 0
+    graph, n1, n2 = bsds_graph(pred, gt, n_pred, n_gt, rng)
+    _, matched = min_weight_full_bipartite_matching(graph)
+    return int(np.count_nonzero(matched[:n1] < n2))
 
 
 class GtNeighbourhood:
@@ -60,54 +144,20 @@ class GtNeighbourhood:
         self.window = (dv * self.padded_width + du)[:, None] + centre[None, :]  # (offsets, GT pixels)
         self.rows = np.broadcast_to(np.arange(self.n_gt, dtype=np.int64)[None, :], self.window.shape)
 
-    def match_count(self, pred: np.ndarray) -> int:
-        """k: the size of a maximum matching between ``pred``'s pixels and the GT pixels within maxDist."""
+    def edges(self, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """(predicted index, GT index) of every pair within maxDist, and the number of predicted pixels."""
         binary = np.asarray(pred, dtype=bool)
         if binary.shape != self.shape:
             raise ValueError(f"prediction shape {binary.shape} differs from the GT's {self.shape}")
-        if self.n_gt == 0:
-            return 0
         py, px = np.nonzero(binary)
-        if py.size == 0:
-            return 0
         r = self.radius
         index = np.full((self.shape[0] + 2 * r, self.padded_width), -1, dtype=np.int64)
         index[py + r, px + r] = np.arange(py.size)
         hit = index.ravel()[self.window]
         found = hit >= 0
-        return maximum_matching_size(self.rows[found], hit[found], self.n_gt, int(py.size))
+        return hit[found], self.rows[found], int(py.size)
 
-
-def _dense(index: np.ndarray, n: int) -> tuple[np.ndarray, int]:
-    """``index`` renumbered 0..m-1 over the m distinct values it uses (order kept), and m."""
-    used = np.zeros(n, dtype=bool)
-    used[index] = True
-    return (np.cumsum(used) - 1)[index], int(used.sum())
-
-
-def maximum_matching_size(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> int:
-    """Size of a maximum matching of the bipartite graph with edges (rows[e], cols[e]), no pair listed twice."""
-    if rows.size == 0:
-        return 0
-    # keep only the pixels with an edge, renumbered densely (unmatchable pixels never change k)
-    rows, n_r = _dense(rows, n_rows)
-    cols, n_c = _dense(cols, n_cols)
-    graph = coo_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols + n_r)), shape=(n_r + n_c, n_r + n_c))
-    _, label = connected_components(graph.tocsr(), directed=True, connection="weak")
-    size_r = np.bincount(label[:n_r], minlength=label.max() + 1)
-    size_c = np.bincount(label[n_r:], minlength=label.max() + 1)
-    simple = np.minimum(size_r, size_c) == 1  # a connected component with one pixel on a side matches exactly once
-    k = int(np.count_nonzero(simple & (size_r > 0)))
-    hard = ~simple[label[rows]]
-    if not hard.any():
-        return k
-    rows, n_r = _dense(rows[hard], n_r)
-    cols, n_c = _dense(cols[hard], n_c)
-    # unit weight per real pair, weight 2 for the private "unmatched" column of each row: cost 2·n_r − k
-    own = np.arange(n_r)
-    weights = np.concatenate([np.ones(rows.size), np.full(n_r, 2.0)])
-    biadjacency = csr_matrix(
-        (weights, (np.concatenate([rows, own]), np.concatenate([cols, n_c + own]))), shape=(n_r, n_c + n_r)
-    )
-    _, matched_col = min_weight_full_bipartite_matching(biadjacency)
-    return k + int(np.count_nonzero(matched_col < n_c))
+    def match_count(self, pred: np.ndarray, seed: int) -> int:
+        """k of BSDS's assignment between ``pred`` and the GT, its random outlier graph drawn from ``seed``."""
+        pred_idx, gt_idx, n_pred = self.edges(pred)
+        return bsds_assignment_count(pred_idx, gt_idx, n_pred, self.n_gt, np.random.default_rng(seed))
