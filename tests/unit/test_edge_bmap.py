@@ -93,9 +93,22 @@ def test_thin_equals_the_documented_conditions_on_random_maps() -> None:
         h, w = rng.integers(3, 18, 2)
         image = rng.random((h, w)) < rng.uniform(0.2, 0.9)
         assert np.array_equal(thin(image), loop_thin(image))
-    sparse = np.zeros((40, 50), bool)  # a small blob far from the origin: exercises the bounding-box crop
+    sparse = np.zeros((40, 50), bool)  # a small blob far from the origin
     sparse[20:24, 30:36] = rng.random((4, 6)) < 0.8
     assert np.array_equal(thin(sparse), loop_thin(sparse))
+
+
+def test_thin_equals_scikit_image_thin_whose_tables_it_evaluates_sparsely() -> None:
+    from skimage.morphology import thin as skimage_thin
+
+    rng = np.random.default_rng(1)
+    for _ in range(60):
+        h, w = rng.integers(1, 60, 2)
+        image = rng.random((h, w)) < rng.uniform(0.05, 0.95)
+        assert np.array_equal(thin(image), skimage_thin(image))
+    band = np.zeros((30, 40), bool)
+    band[:, 10:14] = True  # touches the top and bottom borders: outside counts as background
+    assert np.array_equal(thin(band), skimage_thin(band)) and thin(band).sum() < band.sum()
 
 
 # ---------------------------------------------------------------- seg2bmap: border rules on hand-made label images

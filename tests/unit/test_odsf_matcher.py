@@ -23,6 +23,7 @@ from mtcontrast.metrics.edges.matching import (
     bsds_graph,
     disk_offsets,
     k_of_n,
+    real_pairs,
 )
 
 H, W = 64, 80
@@ -60,25 +61,23 @@ def test_k_of_n_draws_uniform_distinct_subsets() -> None:
 
 
 def test_graph_is_the_one_match_edge_maps_builds() -> None:
-    # 5 matchable predicted pixels (ids 0..4 used, 5 unmatchable), 3 GT pixels: n1 < n2 is false → O1 draws
+    # 5 matchable predicted pixels (ids 0..4 used, 5 unmatchable), 3 GT pixels: n1 > n2, so the O1 nodes draw
     pred = np.array([0, 1, 2, 3, 4, 4])
     gt = np.array([0, 0, 1, 2, 2, 1])
     graph, n1, n2 = bsds_graph(pred, gt, 6, 3, np.random.default_rng(0))
     assert (n1, n2) == (5, 3)
     n = n1 + n2
-    dense = graph.toarray()
-    assert dense.shape == (n, n)
-    real = dense[:n1, :n2]
+    dense = graph.toarray()  # rows: O2 (3), predicted (5); columns: GT (3), O1 (5)
+    assert dense.shape == (n, n) and (np.diag(dense) == 101).all() and (dense == 101).sum() == n  # overlay
+    real = dense[n2:, :n2]
     assert (real > 0).sum() == pred.size and set(np.unique(real)) == {0.0, 1.0}
-    # each predicted pixel: min(6, n1 - 1) = 4 outlier edges to other pixels' outlier nodes, plus its own overlay
-    block = dense[:n1, n2:]
-    assert ((block == 2).sum(axis=1) == 4).all() and (np.diag(block) == 101).all()
-    # each GT pixel: min(6, n2 - 1) = 2 edges from outlier nodes of other GT pixels, plus its overlay
-    block = dense[n1:, :n2]
-    assert ((block == 2).sum(axis=0) == 2).all() and (np.diag(block) == 101).all()
-    # outlier–outlier: each of the n1 = 5 (larger set) O1 nodes draws min(6, 5, 3) = 3 of the O2 nodes
-    oo = dense[n1:, n2:]
-    assert ((oo == 2).sum(axis=0) == 3).all() and (oo == 101).sum() == 0
+    assert all(real[i, j] == 1 for i, j in zip(pred, gt))
+    # each predicted pixel: min(6, n1 - 1) = 4 outlier edges to other predicted pixels' outlier nodes
+    assert ((dense[n2:, n2:] == 2).sum(axis=1) == 4).all()
+    # each GT pixel: min(6, n2 - 1) = 2 edges from outlier nodes of other GT pixels
+    assert ((dense[:n2, :n2] == 2).sum(axis=0) == 2).all()
+    # outlier–outlier: each of the n1 = 5 O1 nodes (the larger set) draws min(6, 5, 3) = 3 of the O2 nodes
+    assert ((dense[:n2, n2:] == 2).sum(axis=0) == 3).all()
     assert (graph.nnz, DEGREE) == (pred.size + 5 * 4 + 3 * 2 + 5 * 3 + n, 6)
 
 
@@ -107,11 +106,11 @@ def test_unit_costs_give_the_k_of_bsds_distance_costs_and_the_window_gather_equa
         assert n2 == n_p and sorted(zip(p2.tolist(), g2.tolist())) == sorted(zip(rows.tolist(), cols.tolist()))
         k_unit = bsds_assignment_count(rows, cols, n_p, n_g, np.random.default_rng(seed))
         # BSDS's integer costs (+1 everywhere: SciPy drops explicit zeros; same shift for every perfect assignment)
-        graph, m1, m2 = bsds_graph(
+        graph, _, m2 = bsds_graph(
             rows, cols, n_p, n_g, np.random.default_rng(seed), costs=(np.rint(100 * dist) + 1, ow + 1, 100 * ow + 1)
         )
         _, matched = min_weight_full_bipartite_matching(graph)
-        assert k_unit == int(np.count_nonzero(matched[:m1] < m2)), seed
+        assert k_unit == real_pairs(matched, m2), seed
         assert 0 < k_unit <= min(n_p, n_g)
 
 

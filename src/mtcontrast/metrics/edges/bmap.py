@@ -18,7 +18,6 @@ operations:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 
 import numpy as np
 
@@ -43,28 +42,45 @@ def seg2bmap(seg: np.ndarray) -> np.ndarray:
 
 
 @functools.cache
-def _skimage_thin() -> Callable[[np.ndarray], np.ndarray]:
-    from skimage.morphology import thin as skimage_thin  # late: scikit-image's import costs about a second
+def _thinning_tables() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-image's deletion tables of the two subiterations (G1 ∧ G2 ∧ G3, G1 ∧ G2 ∧ G3'), by neighbour code."""
+    from skimage.morphology._skeletonize import G123_LUT, G123P_LUT  # late: scikit-image's import costs ~1 s
 
-    return skimage_thin
+    return G123_LUT, G123P_LUT
 
 
 def thin(binary: np.ndarray) -> np.ndarray:
     """``bwmorph(binary, 'thin', inf)`` (bool): thin every 8-connected stroke or blob to a 1-px line.
 
-    Only the bounding box of the foreground is processed: thinning is local and the image border counts as
-    background, so the crop gives the same result, faster on sparse edge maps.
+    ``skimage.morphology.thin``'s algorithm and lookup tables, evaluated only at the foreground pixels (a neighbour
+    code from 8 gathers) instead of correlating the whole image per subiteration: the same result (tested against
+    scikit-image and a loop transcription), with work proportional to the edge pixels rather than the image.
     """
     mask = np.asarray(binary, dtype=bool)
     if mask.ndim != 2:
         raise ValueError(f"thin needs a 2-D binary image; got shape {mask.shape}")
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    out = np.zeros(mask.shape, dtype=bool)
-    if rows.size == 0:
-        return out
-    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    out[box] = _skimage_thin()(mask[box])
-    return out
+    h, w = mask.shape
+    stride = w + 2
+    image = np.zeros((h + 2, stride), dtype=np.uint8)  # a background frame: outside counts as background
+    image[1:-1, 1:-1] = mask
+    flat = image.ravel()
+    pixels = np.flatnonzero(flat)
+    # bit b of the code is the neighbour at offsets[b]: E, NE, N, NW, W, SW, S, SE (scikit-image's mask)
+    offsets = (1, 1 - stride, -stride, -stride - 1, -1, stride - 1, stride, stride + 1)
+    tables = _thinning_tables()
+    removed = True
+    while removed:  # one iteration = both subiterations; stop when an iteration removes nothing
+        removed = False
+        for table in tables:
+            code = np.zeros(pixels.size, dtype=np.uint8)
+            for bit, offset in enumerate(offsets):
+                code |= flat[pixels + offset] << bit
+            delete = table[code]
+            if delete.any():
+                flat[pixels[delete]] = 0
+                pixels = pixels[~delete]
+                removed = True
+    return image[1:-1, 1:-1].astype(bool)
 
 
 def gt_boundaries(gt: np.ndarray) -> np.ndarray:

@@ -85,43 +85,48 @@ def bsds_graph(
 
     ``pred`` / ``gt``: pixel indices of each real edge (no pair twice) among ``n_pred`` / ``n_gt`` pixels;
     ``costs``: of a real edge (a scalar or one per edge), an outlier and an overlay edge; BSDS's own are 100 ·
-    distance, ``ow`` and 100 · ``ow`` (same k, tested). Returns the n × n biadjacency (rows: the n1 matchable
-    predicted pixels, then the n2 outlier nodes of the GT pixels; columns: the n2 matchable GT pixels, then the n1
-    outlier nodes of the predicted ones), n1 and n2.
+    distance, ``ow`` and 100 · ``ow`` (same k, tested). Returns the n × n biadjacency, n1 and n2. Rows: the n2
+    outlier nodes of the GT pixels, then the n1 matchable predicted pixels; columns: the n2 matchable GT pixels,
+    then the n1 outlier nodes of the predicted pixels. So the overlay is the diagonal, and LAPJVsp meets the
+    outlier rows first, which it solves ~1.3× faster than the other order (same k).
     """
     p, n1 = _dense(pred, n_pred)  # matchable pixels only, as BSDS
     g, n2 = _dense(gt, n_gt)
     d1, d2, d3 = max(0, min(DEGREE, n1 - 1)), max(0, min(DEGREE, n2 - 1)), min(DEGREE, n1, n2)
     n = n1 + n2
     real, outlier, overlay = costs
-    left, right, cost = [p], [g], [np.broadcast_to(np.asarray(real, dtype=np.float64), p.shape)]
+    rows, cols, cost = [n2 + p], [g], [np.broadcast_to(np.asarray(real, dtype=np.float64), p.shape)]
     own = np.arange(n1)[:, None]
     pick = k_of_n(rng, n1, d1, n1 - 1)  # predicted pixel → outlier nodes of other predicted pixels
-    left.append(np.broadcast_to(own, pick.shape).ravel())
-    right.append(n2 + (pick + (pick >= own)).ravel())
+    rows.append(np.broadcast_to(n2 + own, pick.shape).ravel())
+    cols.append(n2 + (pick + (pick >= own)).ravel())
     own = np.arange(n2)[:, None]
     pick = k_of_n(rng, n2, d2, n2 - 1)  # outlier nodes of other GT pixels → GT pixel
-    left.append(n1 + (pick + (pick >= own)).ravel())
-    right.append(np.broadcast_to(own, pick.shape).ravel())
+    rows.append((pick + (pick >= own)).ravel())
+    cols.append(np.broadcast_to(own, pick.shape).ravel())
     pick = k_of_n(rng, max(n1, n2), d3, min(n1, n2))  # each node of the larger outlier set → the smaller
     larger = np.broadcast_to(np.arange(max(n1, n2))[:, None], pick.shape).ravel()
-    left.append(n1 + (larger if n1 < n2 else pick.ravel()))
-    right.append(n2 + (pick.ravel() if n1 < n2 else larger))
+    rows.append(larger if n1 < n2 else pick.ravel())
+    cols.append(n2 + (pick.ravel() if n1 < n2 else larger))
     cost.append(np.full(d1 * n1 + d2 * n2 + pick.size, outlier))
-    left += [np.arange(n1), n1 + np.arange(n2)]  # the overlay: each pixel to its own outlier node
-    right += [n2 + np.arange(n1), np.arange(n2)]
+    rows.append(np.arange(n))  # the overlay: each pixel to its own outlier node
+    cols.append(np.arange(n))
     cost.append(np.full(n, overlay))
-    graph = csr_matrix((np.concatenate(cost), (np.concatenate(left), np.concatenate(right))), shape=(n, n))
+    graph = csr_matrix((np.concatenate(cost), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
     return graph, n1, n2
+
+
+def real_pairs(matched: np.ndarray, n2: int) -> int:
+    """k of an assignment of ``bsds_graph`` (``matched[row]`` = its column): predicted rows on GT columns."""
+    return int(np.count_nonzero(matched[n2:] < n2))
 
 
 def bsds_assignment_count(pred: np.ndarray, gt: np.ndarray, n_pred: int, n_gt: int, rng: np.random.Generator) -> int:
     """k, the number of real pairs in a minimum-cost perfect assignment of ``bsds_graph``."""
     if pred.size == 0:
         return 0
-    graph, n1, n2 = bsds_graph(pred, gt, n_pred, n_gt, rng)
-    _, matched = min_weight_full_bipartite_matching(graph)
-    return int(np.count_nonzero(matched[:n1] < n2))
+    graph, _, n2 = bsds_graph(pred, gt, n_pred, n_gt, rng)
+    return real_pairs(min_weight_full_bipartite_matching(graph)[1], n2)
 
 
 class GtNeighbourhood:
