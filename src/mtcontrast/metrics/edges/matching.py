@@ -1,5 +1,5 @@
-"""BSDS's pixel-correspondence problem, built in NumPy and solved by SciPy: the same counts as ``correspondPixels``
-(up to its random outlier graph), ~10× faster per NYUD-size image.
+"""BSDS's pixel-correspondence problem, built in NumPy and solved by SciPy: the counts of ``correspondPixels`` up to
+its random outlier graph, in about a tenth of its time per NYUD-size image (``benchmarks/bench_odsf.py``).
 
 What BSDS solves (``matchEdgeMaps`` in the BSDS / pyEdgeEval C++ code, run by SEISM, docs/seism.md §1 step 4). Nodes
 are the *matchable* pixels only (those with a pixel of the other map within maxDist): n1 predicted, n2 GT. One
@@ -12,23 +12,25 @@ GT pixel), right = the n2 GT pixels + n1 outlier nodes. Edges:
 * outlier–outlier: each outlier node of the larger outlier set to ``min(6, n1, n2)`` random nodes of the smaller;
 * overlay: pixel i to its own outlier node, cost 100 × the outlier cost, so that a perfect assignment exists.
 
-All outlier edges cost ``ow = ceil(100 · outlierCost)``. A perfect assignment with k real pairs and v overlay edges
-costs ``Σ distances + ow · (n − k) + 99 · ow · v``: the solver maximises k first, then avoids overlay edges, and the
-distances only break ties (an extra pair saves ``ow = 100 · 100 · maxDist``, more than any rerouting of a few pairs
-can cost). The four counts only see k (cntR = cntP = k).
+All outlier edges cost ``ow = ceil(100 · outlierCost)``, with outlierCost = 100 · maxDist (pyEdgeEval's wrapper). A
+perfect assignment with k real pairs and v overlay edges costs ``Σ distances + ow · (n − k) + 99 · ow · v``: the
+solver maximises k first, then avoids overlay edges, and the distances only break ties (an extra pair saves ``ow``
+= 100 · 100 · maxDist, more than any rerouting of a few pairs can cost). The four counts only see k (cntR = cntP =
+k).
 
 Why the random graph matters: k is the largest number of real pairs for which the *leftover* nodes can still be
 assigned through the sparse outlier edges. An outlier node that draws few edges can force a pair apart, so BSDS
 returns the maximum matching within maxDist or a few pairs less (≈ 0.1–0.2 % on network-like maps, more than the
-run-to-run noise of its draws; docs/seism.md §3). A matcher without that graph scores systematically higher.
+run-to-run noise of its draws; docs/seism.md §5). A matcher without that graph scores systematically higher.
 
 What this module does: builds exactly that graph (same node sets, degrees, exclusions and overlay), draws the
 random edges with NumPy from a fixed seed per call (``k_of_n``: uniform k-subsets, as BSDS's ``kOfN``), and solves
 it with SciPy's ``min_weight_full_bipartite_matching`` (LAPJVsp). Costs are 1 per real, 2 per outlier and 101 per
 overlay edge: the same order of priorities (k first, then no overlay) without the distance tie-break, which is
-what makes LAPJVsp fast here; k is unchanged (checked against the distance costs in tests/unit/test_odsf.py). The
-draws differ from BSDS's C++ generator, so single counts differ by the same few pixels as two BSDS seeds do;
-``benchmarks/bench_odsf.py`` puts ODS / OIS / AP of both side by side with the BSDS seed spread.
+what makes LAPJVsp fast here; k is unchanged (checked against BSDS's own costs in
+tests/unit/test_odsf_matcher.py). The draws differ from BSDS's C++ generator, so single counts differ by the same
+few pixels as two BSDS seeds do; ``benchmarks/bench_odsf.py`` puts ODS / OIS / AP of both side by side with the
+BSDS seed spread.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ def bsds_graph(
     distance, ``ow`` and 100 · ``ow`` (same k, tested). Returns the n × n biadjacency, n1 and n2. Rows: the n2
     outlier nodes of the GT pixels, then the n1 matchable predicted pixels; columns: the n2 matchable GT pixels,
     then the n1 outlier nodes of the predicted pixels. So the overlay is the diagonal, and LAPJVsp meets the
-    outlier rows first, which it solves ~1.3× faster than the other order (same k).
+    outlier rows first, an order it solves faster than the other one (same k).
     """
     p, n1 = _dense(pred, n_pred)  # matchable pixels only, as BSDS
     g, n2 = _dense(gt, n_gt)
