@@ -43,7 +43,7 @@ def seg2bmap(seg: np.ndarray) -> np.ndarray:
 
 @functools.cache
 def _thinning_tables() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-image's deletion tables of the two subiterations (G1 ∧ G2 ∧ G3, G1 ∧ G2 ∧ G3'), by neighbour code."""
+    """scikit-image's deletion tables of the two subiterations (G1 ∧ G2 ∧ G3, then G1 ∧ G2 ∧ G3')."""
     from skimage.morphology._skeletonize import G123_LUT, G123P_LUT  # late: scikit-image's import costs ~1 s
 
     return G123_LUT, G123P_LUT
