@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from mtcontrast.config.loss import ContrastParams
-from mtcontrast.regularizer.grid import GridLabels, source_kind
+from mtcontrast.regularizer.grid import GridLabels, LabelKind, check_kind, source_kind
 
 
 def fibonacci_sphere(k: int) -> Tensor:
@@ -32,11 +32,12 @@ def normal_angle_deg(a: Tensor, b: Tensor) -> Tensor:
 
 
 class SourceCriterion:
-    """The positive / negative rule for one source task, configured by ``loss.contrast``."""
+    """The positive / negative rule for one source task. ``params``: anything with the option attributes of
+    ``regularizer.options.ContrastOptions`` (that class, or the pydantic ``ContrastParams``)."""
 
-    def __init__(self, task: str, params: ContrastParams) -> None:
+    def __init__(self, task: str, params: Any, kind: LabelKind | None = None) -> None:
         self.task = task
-        self.kind = source_kind(task)
+        self.kind = source_kind(task) if kind is None else check_kind(task, kind)
         self.params = params
         if self.kind == "depth":
             rule = params.depth_rule
