@@ -148,9 +148,12 @@ def tapped_features(endpoints: Mapping[str, Any], tap: str) -> Mapping[str, Tens
         return endpoints["feat"]
     taps = endpoints.get("taps") or {}
     if tap not in taps:
-        raise ValueError(f"loss.contrast.tap = {tap!r}: the host returns no such feature (it has: final_feat"
-                         f"{''.join(', ' + t for t in taps)})")
+        raise ValueError(
+            f"loss.contrast.tap = {tap!r}: the host returns no such feature (it has: final_feat"
+            f"{''.join(', ' + t for t in taps)})"
+        )
     return taps[tap]
+
 
 class MultiTaskCriterion(nn.Module):
     """Task losses plus, when enabled, the cross-task contrastive regulariser (which owns the projectors)."""

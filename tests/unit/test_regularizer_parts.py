@@ -117,7 +117,9 @@ def test_stride_inference_and_bad_labels() -> None:
     a, b = labels_on_grid("depth", depth, (2, 2), 2), labels_on_grid("depth", depth[:, None], (2, 2), 2)
     assert torch.equal(a.values, b.values) and torch.equal(a.valid, b.valid)
     sem = torch.randint(0, 3, (2, 4, 4))
-    assert torch.equal(labels_on_grid("semseg", sem[:, None], (2, 2), 2).values, labels_on_grid("semseg", sem, (2, 2), 2).values)
+    assert torch.equal(
+        labels_on_grid("semseg", sem[:, None], (2, 2), 2).values, labels_on_grid("semseg", sem, (2, 2), 2).values
+    )
 
 
 # ---------------------------------------------------------------- positive / negative criteria

@@ -216,7 +216,9 @@ class CrossTaskContrast(nn.Module):
     # ------------------------------------------------------------------ labels and embeddings
     def _labels(self, source: str, target: str, labels: Mapping[str, Tensor], feat: Tensor, cache: dict) -> GridLabels:
         if source not in labels:
-            raise ValueError(f"labels has no {source!r} entry, needed as a contrast source (batch has no {source!r} label)")
+            raise ValueError(
+                f"labels has no {source!r} entry, needed as a contrast source (batch has no {source!r} label)"
+            )
         label = labels[source]
         h, w = feat.shape[-2:]
         if self.options.align == "full_res":
