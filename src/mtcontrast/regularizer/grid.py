@@ -165,24 +165,33 @@ def labels_on_grid(
     if kind == "boundary":  # edges: max-pool over valid pixels so one-pixel-thin edges survive
         lab = _fit(label, h * s, w * s, IGNORE_INDEX)
         codes, valid = _binarise(lab)
-        value = F.max_pool2d(codes.float().unsqueeze(1), s).squeeze(1).long()
-        cell_valid = F.max_pool2d(valid.float().unsqueeze(1), s).squeeze(1) > 0
-        return _flat(value, cell_valid, "binary", grid_hw, s)
+        pooled = F.max_pool2d(torch.stack((codes, valid), dim=1).float(), s)
+        return _flat(pooled[:, 0].long(), pooled[:, 1] > 0, "binary", grid_hw, s)
     lab = _fit(label.float(), h * s, w * s, 0.0)
     if kind == "depth":
         valid = lab > 0
-        log_d = torch.log(torch.where(valid, lab, torch.ones_like(lab)))
-        frac = F.avg_pool2d(valid.float(), s)
-        mean = F.avg_pool2d(log_d * valid, s) / frac.clamp_min(_EPS)
+        log_d = torch.log(torch.where(valid, lab, torch.ones_like(lab)))  # 0 where invalid
+        pooled = F.avg_pool2d(torch.cat((log_d, valid.float()), dim=1), s)
+        frac = pooled[:, 1:]
+        mean = pooled[:, :1] / frac.clamp_min(_EPS)
         cell_valid = frac >= MIN_VALID_FRACTION
         return _flat(torch.where(cell_valid, mean, 0.0).squeeze(1), cell_valid.squeeze(1), kind, grid_hw, s)
-    valid = lab.norm(dim=1, keepdim=True) > 0  # normals
-    frac = F.avg_pool2d(valid.float(), s)
-    mean = F.avg_pool2d(lab * valid, s)
-    norm = mean.norm(dim=1, keepdim=True)
+    # normals: an invalid pixel is the zero vector, so the plain cell mean already skips it. One pooling over the
+    # three components and a validity channel; norms as explicit sums (vector_norm over a strided dim is ~20× slower
+    # on CPU, and this runs on the full-resolution map every step).
+    valid = (lab != 0).any(dim=1, keepdim=True)
+    pooled = F.avg_pool2d(torch.cat((lab, valid.float()), dim=1), s)
+    mean, frac = pooled[:, :3], pooled[:, 3:]
+    norm = _norm3(mean)
     cell_valid = (frac >= MIN_VALID_FRACTION) & (norm > _EPS)
     unit = torch.where(cell_valid, mean / norm.clamp_min(_EPS), 0.0)
     return _flat(unit, cell_valid.squeeze(1), kind, grid_hw, s)
+
+
+def _norm3(v: Tensor, dim: int = 1) -> Tensor:
+    """Euclidean norm over a 3-long ``dim`` (kept), as explicit products: fast on CPU for a strided dim."""
+    x, y, z = v.unbind(dim)
+    return (x * x + y * y + z * z).sqrt().unsqueeze(dim)
 
 
 def labels_full_res(task: str, label: Tensor, kind: LabelKind | None = None) -> GridLabels:
@@ -201,7 +210,7 @@ def labels_full_res(task: str, label: Tensor, kind: LabelKind | None = None) -> 
         valid = lab > 0
         log_d = torch.log(torch.where(valid, lab, torch.ones_like(lab)))
         return _flat(torch.where(valid, log_d, 0.0).squeeze(1), valid.squeeze(1), kind, size, 1)
-    norm = lab.norm(dim=1, keepdim=True)
+    norm = _norm3(lab)
     valid = norm > 0
     unit = torch.where(valid, lab / norm.clamp_min(_EPS), 0.0)
     return _flat(unit, valid.squeeze(1), kind, size, 1)

@@ -245,20 +245,32 @@ class CrossTaskContrast(nn.Module):
         valid: list[Tensor],
         cache: dict,
     ) -> list[Tensor]:
-        """Unit float32 embeddings (idx.shape × D) at flat indices into B·P: the feature vectors there are gathered
-        (grid) or bilinearly read (full_res) and projected in one call; ``valid`` (same shapes) marks the rows whose
-        BatchNorm statistics count."""
-        flat = torch.cat([i.reshape(-1) for i in indices])
-        ok = torch.cat([v.expand_as(i).reshape(-1) for v, i in zip(valid, indices)])
-        if self.options.align == "grid":
-            if target not in cache:  # B·h·w × C view of the map, shared by every pair of this target
-                cache[target] = feat.flatten(2).transpose(1, 2).reshape(-1, feat.shape[1])
-            points = rows(cache[target], flat)
+        """Unit float32 embeddings (idx.shape × D) at row-local indices (R×…, a row is an image, or the batch for
+        ``pool: batch``): the feature vectors there are gathered (grid) or bilinearly read (full_res) and projected
+        in one call; ``valid`` (same shapes) marks the rows whose BatchNorm statistics count."""
+        R = indices[0].shape[0]
+        B, C = feat.shape[:2]
+        sizes = [i[0].numel() for i in indices]
+        local = torch.cat([i.reshape(R, -1) for i in indices], dim=1)  # R×n
+        ok = torch.cat([v.expand_as(i).reshape(R, -1) for v, i in zip(valid, indices)], dim=1).reshape(-1)
+        if self.options.align == "grid" and R == B and feat.device.type == "cpu":
+            # per image, straight from the B×C×P map: no transposed copy of the whole map (and of its gradient);
+            # gather's CPU backward (scatter_add along the last dim) adds each slice in index order: deterministic
+            n = local.shape[1]
+            points = feat.reshape(B, C, -1).gather(2, local.unsqueeze(1).expand(B, C, n)).transpose(1, 2)
+            points = points.reshape(B * n, C)
         else:
-            stride = infer_stride(labels.size, tuple(feat.shape[-2:]), self.feat_stride)
-            points = bilinear_read(feat, flat, labels.size, stride)  # N×C
-        z = self.projectors(points, target, source, ok)
-        return [part.reshape(*i.shape, -1) for part, i in zip(z.split([i.numel() for i in indices]), indices)]
+            offset = torch.arange(R, device=local.device).view(R, 1) * (labels.valid.numel() // R)  # row length L
+            flat = (local + offset).reshape(-1)  # flat index into B·P
+            if self.options.align == "grid":
+                if target not in cache:  # B·h·w × C view of the map, shared by every pair of this target
+                    cache[target] = feat.flatten(2).transpose(1, 2).reshape(-1, C)
+                points = rows(cache[target], flat)
+            else:
+                stride = infer_stride(labels.size, tuple(feat.shape[-2:]), self.feat_stride)
+                points = bilinear_read(feat, flat, labels.size, stride)  # N×C
+        z = self.projectors(points, target, source, ok).view(R, local.shape[1], -1)
+        return [part.reshape(*i.shape, -1) for part, i in zip(z.split(sizes, dim=1), indices)]
 
     # ------------------------------------------------------------------ one (target, source) pair
     def _pair(
@@ -274,7 +286,6 @@ class CrossTaskContrast(nn.Module):
             a_ok = a_ok.reshape(1, -1)
             values, valid = values.reshape(1, B * P, *values.shape[2:]), valid.reshape(1, B * P)
         R, L = valid.shape
-        offset = torch.arange(R, device=anchors.device).view(R, 1) * L  # row-local → flat index into B·P
 
         def at(idx: Tensor) -> Tensor:  # labels at row-local indices (R×A×K)
             flat = idx.reshape(R, -1)
@@ -289,7 +300,7 @@ class CrossTaskContrast(nn.Module):
             mask = a_ok.unsqueeze(2) & a_ok.unsqueeze(1) & ~torch.eye(A, dtype=torch.bool, device=a_ok.device)
             y_q = y_a.unsqueeze(1).expand(R, A, *y_a.shape[1:])
             pos, neg = crit.relation(y_a, y_q, mask)
-            (z,) = self._embed(feat, target, source, labels, [anchors + offset], [a_ok], cache)
+            (z,) = self._embed(feat, target, source, labels, [anchors], [a_ok], cache)
             terms, ok = objectives.sup_con(z, pos, neg, p.temperature)
             return self._reduce(terms, ok & a_ok, None)
 
@@ -303,7 +314,7 @@ class CrossTaskContrast(nn.Module):
                 target,
                 source,
                 labels,
-                [anchors + offset, pos_idx + offset, neg_idx + offset.unsqueeze(-1)],
+                [anchors, pos_idx, neg_idx],
                 [ok, ok, ok.unsqueeze(-1) & neg_ok],
                 cache,
             )
@@ -321,7 +332,7 @@ class CrossTaskContrast(nn.Module):
                     target,
                     source,
                     labels,
-                    [anchors + offset, pos_idx + offset, neg_idx + offset.unsqueeze(-1)],
+                    [anchors, pos_idx, neg_idx],
                     [t_ok, t_ok, t_ok.unsqueeze(-1) & pick_n.ok],
                     cache,
                 )
@@ -334,7 +345,7 @@ class CrossTaskContrast(nn.Module):
                     target,
                     source,
                     labels,
-                    [anchors + offset, cand.idx + offset.unsqueeze(-1)],
+                    [anchors, cand.idx],
                     [c_ok.any(-1), c_ok],
                     cache,
                 )

@@ -128,10 +128,11 @@ def draw_candidates(valid: Tensor, anchors: Tensor, q: int, gen: torch.Generator
     """``q`` candidates per anchor, uniform with replacement over the row's valid positions; ``ok`` excludes
     the anchor itself and rows without valid positions."""
     R, L = valid.shape
-    order = torch.argsort((~valid).to(torch.uint8), dim=1, stable=True)  # valid positions first
-    n_valid = valid.sum(dim=1).view(R, 1, 1)
+    rank = valid.long().cumsum(dim=1)  # number of valid positions up to and including each position
+    n_valid = rank[:, -1:].view(R, 1, 1)
     j = _draw_below(n_valid, _rand((R, anchors.shape[1], q), gen, valid.device))
-    idx = order.gather(1, j.flatten(1)).view_as(j)
+    # the (j+1)-th valid position of the row (the same as sorting valid positions first, without a sort)
+    idx = torch.searchsorted(rank, j.flatten(1) + 1).clamp_max(L - 1).view_as(j)
     ok = valid.gather(1, idx.flatten(1)).view_as(idx) & (idx != anchors.unsqueeze(-1))
     return Draws(idx, ok)
 
