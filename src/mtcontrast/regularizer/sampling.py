@@ -128,11 +128,15 @@ def draw_candidates(valid: Tensor, anchors: Tensor, q: int, gen: torch.Generator
     """``q`` candidates per anchor, uniform with replacement over the row's valid positions; ``ok`` excludes
     the anchor itself and rows without valid positions."""
     R, L = valid.shape
-    rank = valid.long().cumsum(dim=1)  # number of valid positions up to and including each position
+    # valid positions first, in order (what a stable sort of ~valid gives, in O(L)): the k-th valid position goes
+    # to column k; invalid ones to a spare column L that is never read
+    rank = valid.long().cumsum(dim=1)
     n_valid = rank[:, -1:].view(R, 1, 1)
+    pos = torch.arange(L, device=valid.device).expand(R, L)
+    order = torch.zeros(R, L + 1, dtype=torch.long, device=valid.device)
+    order.scatter_(1, torch.where(valid, rank - 1, L), pos)
     j = _draw_below(n_valid, _rand((R, anchors.shape[1], q), gen, valid.device))
-    # the (j+1)-th valid position of the row (the same as sorting valid positions first, without a sort)
-    idx = torch.searchsorted(rank, j.flatten(1) + 1).clamp_max(L - 1).view_as(j)
+    idx = order.gather(1, j.flatten(1)).view_as(j)
     ok = valid.gather(1, idx.flatten(1)).view_as(idx) & (idx != anchors.unsqueeze(-1))
     return Draws(idx, ok)
 
