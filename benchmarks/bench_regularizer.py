@@ -6,12 +6,12 @@ paper profiles; the regulariser's cost grows with the anchor count, the host's w
 
 - median training-step time (forward, losses, backward, optimiser step) with and without the regulariser, steps
   interleaved so machine drift hits both alike, and their ratio;
-- peak memory with and without it: on CUDA ``max_memory_allocated`` of one step; on CPU the peak RSS of a fresh
-  process that builds the model and trains 2 steps (``--memory``), and the ratio;
+- peak memory of one training step with and without it, and the ratio: on CUDA ``max_memory_allocated``; on CPU
+  (Linux) the peak RSS of the first step above the RSS before it, each in a fresh process;
 - the projector count and parameters, and the inference latency of the exported model vs the same host built
   without the regulariser (expected ratio 1.00: it *is* the host).
 
-    .venv/bin/python benchmarks/bench_regularizer.py [--steps 10] [--threads 2] [--skip-large] [--no-memory]
+    .venv/bin/python benchmarks/bench_regularizer.py [--steps 10] [--threads 2] [--skip-large] [--no-memory] [--clock cpu]
 
 Run it on an otherwise idle machine. Writes benchmarks/out/regularizer.json and prints a markdown table.
 """
@@ -72,10 +72,13 @@ PAPER = [
 ]
 
 
+CLOCK = time.perf_counter  # --clock cpu: time.process_time (CPU seconds of this process; for a shared machine)
+
+
 def _step(model, optimizer, batch, step: int) -> float:
     if batch["image"].is_cuda:
         torch.cuda.synchronize()
-    t0 = time.perf_counter()
+    t0 = CLOCK()
     _, out = model(batch, step)
     optimizer.zero_grad(set_to_none=True)
     out.total.backward()
@@ -83,7 +86,7 @@ def _step(model, optimizer, batch, step: int) -> float:
     optimizer.step()
     if batch["image"].is_cuda:
         torch.cuda.synchronize()
-    return time.perf_counter() - t0
+    return CLOCK() - t0
 
 
 def _variant_params(tmp: str, setting: str, host: str, contrast: bool):
@@ -101,26 +104,40 @@ def _cuda_peak(model, optimizer, batch, step: int) -> int:
     return torch.cuda.max_memory_allocated()
 
 
-def _rss_peak_child(tmp: str, setting: str, host: str, contrast: bool, threads: int) -> int:
-    """Peak RSS (bytes) of a fresh process that builds the model and trains 2 steps (CPU memory)."""
+def _proc_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def _rss_step_child(tmp: str, setting: str, host: str, contrast: bool, threads: int) -> tuple[int, int]:
+    """CPU memory of one training step in a fresh process (Linux): the model is built and the batch loaded, the
+    peak-RSS mark is reset (``/proc/self/clear_refs`` 5), one step runs; returns (RSS before, peak RSS) in bytes."""
     code = (
-        "import sys, resource, torch; sys.path.insert(0, 'benchmarks');"
+        "import sys, torch; sys.path.insert(0, 'benchmarks');"
         "import bench_regularizer as b;"
         f"torch.set_num_threads({threads});"
         f"p = b._variant_params({tmp!r}, {setting!r}, {host!r}, {contrast!r});"
-        "m = b.build_training_model(p); o = b.build_optimizer(p.train, b._param_groups(m));"
+        "m = b.build_training_model(p).train(); o = b.build_optimizer(p.train, b._param_groups(m));"
         "x = b._batch(p, m.host.tasks, m.host.pad_multiple, p.train.batch_size);"
-        "[b._step(m, o, x, i) for i in range(2)];"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)"
+        "before = b._proc_kb('VmRSS'); open('/proc/self/clear_refs', 'w').write('5');"
+        "b._step(m, o, x, 0);"
+        "print(before * 1024, b._proc_kb('VmHWM') * 1024)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=OUT.parents[2])
-    return int(out.stdout.strip().splitlines()[-1])
+    before, peak = out.stdout.strip().splitlines()[-1].split()
+    return int(before), int(peak)
 
 
 @torch.no_grad()
 def _infer(host, image) -> float:
+    if image.is_cuda:
+        torch.cuda.synchronize()
     t0 = time.perf_counter()
     host(image)
+    if image.is_cuda:
+        torch.cuda.synchronize()
     return time.perf_counter() - t0
 
 
@@ -132,7 +149,12 @@ def main() -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     parser.add_argument("--hosts", nargs="*", default=list(HOSTS), choices=HOSTS)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--clock", choices=("wall", "cpu"), default="wall", help="cpu: CPU time of the process (shared machines)"
+    )
     args = parser.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
 
@@ -163,12 +185,14 @@ def main() -> None:
                 if i >= 3:
                     times["on"].append(t_on)
                     times["off"].append(t_off)
-            memory: dict[str, int | None] = {"on": None, "off": None}
+            memory: dict[str, int | None] = {"on": None, "off": None}  # what one training step adds at its peak
             if not args.no_memory:
                 if device.type == "cuda":
                     memory = {"on": _cuda_peak(on, opt_on, batch, 99), "off": _cuda_peak(off, opt_off, batch, 99)}
                 else:
-                    memory = {k: _rss_peak_child(tmp, setting, host_name, k == "on", args.threads) for k in memory}
+                    for key in memory:
+                        before, peak = _rss_step_child(tmp, setting, host_name, key == "on", args.threads)
+                        memory[key] = peak - before
             exported = export_inference(on)
             plain = export_inference(off)
             inf: dict[str, list[float]] = {"exported": [], "host": []}
@@ -190,11 +214,14 @@ def main() -> None:
                     "batch": p_on.train.batch_size,
                     "size": list(p_on.train.crop_size),
                     "threads": args.threads,
+                    "clock": args.clock,
                     "steps": args.steps,
                     "step_s_without": round(med["off"], 4),
                     "step_s_with": round(med["on"], 4),
                     "train_overhead_ratio": round(med["on"] / med["off"], 3),
-                    "peak_memory": "cuda max_memory_allocated" if device.type == "cuda" else "process peak RSS",
+                    "peak_memory": "cuda max_memory_allocated of one step"
+                    if device.type == "cuda"
+                    else "peak RSS of the first step above the RSS before it (fresh process)",
                     "peak_mb_without": None if memory["off"] is None else round(memory["off"] / 2**20, 1),
                     "peak_mb_with": None if memory["on"] is None else round(memory["on"] / 2**20, 1),
                     "peak_memory_ratio": None if memory["off"] is None else round(memory["on"] / memory["off"], 3),
