@@ -115,7 +115,8 @@ class CrossTaskContrast(nn.Module):
     feature cell (features of an H×W input are ⌈H/s⌉×⌈W/s⌉); None infers it from the shapes and fails when that
     is ambiguous. ``seed``: seeds the per-step draws. ``ddp``: keep every projector in the graph with a zero
     gradient (for DistributedDataParallel without ``find_unused_parameters``; call :meth:`drop_unselected_grads`
-    after backward). ``options``: plain values of :class:`ContrastOptions` (λ is ``weight``).
+    after backward). ``options``: plain values of :class:`ContrastOptions` by name (λ is ``weight``), or one
+    ``options=ContrastOptions(...)``.
     """
 
     def __init__(
@@ -132,7 +133,7 @@ class CrossTaskContrast(nn.Module):
         if not isinstance(tasks, Mapping) or not tasks:
             raise TypeError(f"tasks: expected a non-empty mapping task name -> label kind, got {tasks!r}")
         opts = options.pop("options", None) or ContrastOptions.from_mapping(options)
-        self.options = self.params = opts  # ``params``: the name the sampling code reads options by
+        self.options = opts
         self.kinds: dict[str, LabelKind] = {t: check_kind(t, k) for t, k in tasks.items()}
         self.tasks = tuple(self.kinds)
         if stride is not None and int(stride) < 1:
