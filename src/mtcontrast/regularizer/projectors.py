@@ -60,12 +60,14 @@ def unit(z: Tensor) -> Tensor:
 
 def _masked_batch_norm(h: Tensor, valid: Tensor, bn: nn.BatchNorm1d) -> Tensor:
     """Training-mode BatchNorm of N×C rows with mean and variance over the ``valid`` rows only; every row is
-    normalised with them. Running statistics are updated as nn.BatchNorm1d would from the valid rows alone."""
-    w = valid.to(h.dtype).unsqueeze(1)  # N×1
+    normalised with them. Running statistics are updated as nn.BatchNorm1d would from the valid rows alone.
+    Sums over rows are matrix-vector products (fast on CPU for N×C rows), and the affine map is one fused op."""
+    w = valid.to(h.dtype)  # N
     n = w.sum()
     n1 = n.clamp_min(1.0)
-    mean = (h * w).sum(0) / n1
-    var = ((h - mean).pow(2) * w).sum(0) / n1  # biased, as BatchNorm normalises
+    mean = (w @ h) / n1
+    centred = h - mean
+    var = (w @ centred.square()) / n1  # biased, as BatchNorm normalises
     if bn.track_running_stats and bn.running_mean is not None and bn.running_var is not None:
         with torch.no_grad():
             m = bn.momentum if bn.momentum is not None else 0.1
@@ -74,10 +76,11 @@ def _masked_batch_norm(h: Tensor, valid: Tensor, bn: nn.BatchNorm1d) -> Tensor:
             bn.running_mean.lerp_(mean.detach(), m * has)
             bn.running_var.lerp_(unbiased, m * has)
             bn.num_batches_tracked.add_(1)
-    out = (h - mean) * torch.rsqrt(var + bn.eps)
+    scale = torch.rsqrt(var + bn.eps)
     if bn.affine:
-        out = out * bn.weight.float() + bn.bias.float()
-    return out
+        scale = scale * bn.weight.float()
+        return torch.addcmul(bn.bias.float(), centred, scale)
+    return centred * scale
 
 
 def pair_key(target: str, source: str) -> str:
