@@ -125,7 +125,9 @@ def _rss_step_child(tmp: str, setting: str, host: str, contrast: bool, threads: 
         "b._step(m, o, x, 0);"
         "print(before * 1024, b._proc_kb('VmHWM') * 1024)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=OUT.parents[2])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=OUT.parents[2])
+    if out.returncode:
+        raise RuntimeError(f"memory child for {setting}/{host} (contrast={contrast}) failed:\n{out.stderr[-2000:]}")
     before, peak = out.stdout.strip().splitlines()[-1].split()
     return int(before), int(peak)
 
