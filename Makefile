@@ -20,10 +20,10 @@ $(STAMP): pyproject.toml constraints.txt
 	@set -e; \
 	if [ -n "$(FIND_LINKS)" ] && $(VENV)/bin/pip install -q uv >/dev/null 2>&1; then \
 	  echo "installing with uv (find-links: $(FIND_LINKS))"; \
-	  $(VENV)/bin/uv pip install -q --python $(PY) --find-links "$(FIND_LINKS)" -c constraints.txt -e '.[dev]'; \
+	  $(VENV)/bin/uv pip install -q --python $(PY) --find-links "$(FIND_LINKS)" -c constraints.txt -e '.[dev,pipeline]'; \
 	else \
 	  echo "installing with pip"; \
-	  $(VENV)/bin/pip install -q -c constraints.txt -e '.[dev]'; \
+	  $(VENV)/bin/pip install -q -c constraints.txt -e '.[dev,pipeline]'; \
 	fi
 	@$(VENV)/bin/dvc config --global core.analytics false >/dev/null 2>&1 || true
 	@touch $(STAMP)

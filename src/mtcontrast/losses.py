@@ -9,7 +9,6 @@ total = Σ_t w_t·(loss_t + dsw·loss_t_aux) + λ·loss_contrast.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -32,6 +31,7 @@ __all__ = [
     "normals_loss",
     "saliency_loss",
     "task_loss",
+    "tapped_features",
 ]
 
 
@@ -117,15 +117,42 @@ def task_loss(task: str, pred: Tensor, label: Tensor, edge_pos_weight: float = 0
     return _loss_fn(task, edge_pos_weight)(pred, label)
 
 
-@dataclass
 class LossOutput:
     """``total`` = Σ_k ``weights[k]``·``components[k]``; components are unweighted (``loss_semseg``,
-    ``loss_semseg_aux``, ..., ``loss_contrast``); ``stats`` are detached floats for logging."""
+    ``loss_semseg_aux``, ..., ``loss_contrast``); ``stats`` are detached floats for logging, computed on first
+    access (a step that does not log never syncs with the device for them)."""
 
-    total: Tensor
-    components: dict[str, Tensor]
-    weights: dict[str, float] = field(default_factory=dict)
-    stats: dict[str, float] = field(default_factory=dict)
+    def __init__(
+        self,
+        total: Tensor,
+        components: dict[str, Tensor],
+        weights: dict[str, float] | None = None,
+        stats: dict[str, float] | Callable[[], dict[str, float]] | None = None,
+    ) -> None:
+        self.total = total
+        self.components = components
+        self.weights = weights or {}
+        self._stats = stats if stats is not None else {}
+
+    @property
+    def stats(self) -> dict[str, float]:
+        if callable(self._stats):
+            self._stats = self._stats()
+        return self._stats
+
+
+def tapped_features(endpoints: Mapping[str, Any], tap: str) -> Mapping[str, Tensor]:
+    """The features the regulariser reads (docs/method.md §3.2): ``feat`` for ``final_feat``, else the host's
+    ``taps[tap]`` (an earlier decoder stage); a host without that tap is an error naming it."""
+    if tap == "final_feat":
+        return endpoints["feat"]
+    taps = endpoints.get("taps") or {}
+    if tap not in taps:
+        raise ValueError(
+            f"loss.contrast.tap = {tap!r}: the host returns no such feature (it has: final_feat"
+            f"{''.join(', ' + t for t in taps)})"
+        )
+    return taps[tap]
 
 
 class MultiTaskCriterion(nn.Module):
@@ -139,6 +166,7 @@ class MultiTaskCriterion(nn.Module):
         feat_channels: Mapping[str, int],
         seed: int = 0,
         feat_stride: int | None = None,
+        ddp: bool = False,
     ) -> None:
         super().__init__()
         self.tasks = tuple(tasks)
@@ -155,8 +183,11 @@ class MultiTaskCriterion(nn.Module):
         self.deep_supervision_weight = loss_params.deep_supervision_weight
         self.contrast_params = loss_params.contrast
         self.contrast: CrossTaskContrast | None = None
+        self.tap = loss_params.contrast.tap
         if loss_params.contrast.enabled:
-            self.contrast = CrossTaskContrast(loss_params.contrast, self.tasks, feat_channels, seed, feat_stride)
+            self.contrast = CrossTaskContrast.from_params(
+                loss_params.contrast, self.tasks, feat_channels, seed, feat_stride, ddp=ddp
+            )
 
     def forward(self, endpoints: Mapping[str, Any], batch: Mapping[str, Any], step: int) -> LossOutput:
         components: dict[str, Tensor] = {}
@@ -175,12 +206,12 @@ class MultiTaskCriterion(nn.Module):
                 aux_losses = [task_loss(task, pred, label, self.edge_pos_weight) for pred in preds]
                 components[f"loss_{task}_aux"] = torch.stack(aux_losses).sum()
                 weights[f"loss_{task}_aux"] = self.task_weights[task] * self.deep_supervision_weight
-        stats: dict[str, float] = {}
+        stats: dict[str, float] | Callable[[], dict[str, float]] = {}
         if self.contrast is not None:
-            out = self.contrast(endpoints["feat"], batch, step)
-            components["loss_contrast"] = out.loss
-            weights["loss_contrast"] = float(self.contrast_params.weight)
-            stats.update(out.stats)
+            out = self.contrast(tapped_features(endpoints, self.tap), batch, step)
+            components["loss_contrast"] = out.raw
+            weights["loss_contrast"] = self.contrast.weight
+            stats = lambda: out.stats  # noqa: E731 (lazy: only a logging step pays the device sync)
         total = torch.stack([weights[k] * v for k, v in components.items()]).sum()
         return LossOutput(total, components, weights, stats)
 
@@ -188,10 +219,12 @@ class MultiTaskCriterion(nn.Module):
         """Optimiser groups for the criterion's own parameters (the projectors): ``lr_mult`` = ``proj_lr_mult``
         scales the decoder's learning rate (``engine.optim.build_optimizer`` applies it); empty when the
         regulariser is off or has no parameters."""
-        params = [p for p in self.parameters() if p.requires_grad]
-        if not params:
-            return []
-        return [{"params": params, "lr_mult": self.contrast_params.proj_lr_mult, "name": "projectors"}]
+        return [] if self.contrast is None else self.contrast.param_groups()
+
+    def drop_unselected_grads(self) -> None:
+        """After backward: projectors not drawn this step get ``.grad = None`` (no weight decay / momentum)."""
+        if self.contrast is not None:
+            self.contrast.drop_unselected_grads()
 
 
 def build_criterion(
@@ -201,7 +234,8 @@ def build_criterion(
     feat_channels: Mapping[str, int],
     seed: int,
     feat_stride: int | None = None,
+    ddp: bool = False,
 ) -> MultiTaskCriterion:
     """The training criterion for ``tasks``. Passing the host's ``feat_stride`` is safest; without it the stride
     is inferred from label and feature sizes (h = ⌈H/s⌉), which fails with a clear error only when ambiguous."""
-    return MultiTaskCriterion(loss_params, spec, tasks, feat_channels, seed, feat_stride)
+    return MultiTaskCriterion(loss_params, spec, tasks, feat_channels, seed, feat_stride, ddp)

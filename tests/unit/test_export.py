@@ -70,7 +70,7 @@ def test_exported_outputs_equal_training_outputs_bitwise(models: tuple[TrainingM
 def test_training_step_trains_host_and_projectors_together() -> None:
     model = _training_model(contrast=True).train()
     endpoints, loss = model(_batch(), step=3)
-    assert set(endpoints) == {"final", "aux", "feat"}
+    assert set(endpoints) == {"final", "aux", "feat", "taps"}
     loss.total.backward()
     assert next(model.host.encoder.parameters()).grad.abs().sum() > 0
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.criterion.parameters())

@@ -108,8 +108,18 @@ def test_stride_inference_and_bad_labels() -> None:
         infer_stride((72, 100), (24, 32))
     with pytest.raises(ValueError, match="cannot infer the feature stride"):
         infer_stride((9, 9), (2, 2))  # s = 5..8 fit, none exact
-    with pytest.raises(ValueError, match=r"batch\['depth'\]: expected a B×1×H×W tensor"):
-        labels_on_grid("depth", torch.ones(1, 4, 4), (2, 2), 2)
+    with pytest.raises(ValueError, match=r"labels\['normals'\] \(normals\): expected a B×3×H×W tensor"):
+        labels_on_grid("normals", torch.ones(1, 1, 4, 4), (2, 2), 2)
+    with pytest.raises(ValueError, match=r"labels\['seg'\] \(discrete\): expected a B×H×W or B×1×H×W tensor"):
+        labels_on_grid("seg", torch.ones(1, 2, 4, 4), (2, 2), 2, kind="discrete")
+    # B×H×W depth and B×1×H×W class maps are the same labels as their canonical layouts
+    depth = torch.rand(2, 4, 4) + 0.5
+    a, b = labels_on_grid("depth", depth, (2, 2), 2), labels_on_grid("depth", depth[:, None], (2, 2), 2)
+    assert torch.equal(a.values, b.values) and torch.equal(a.valid, b.valid)
+    sem = torch.randint(0, 3, (2, 4, 4))
+    assert torch.equal(
+        labels_on_grid("semseg", sem[:, None], (2, 2), 2).values, labels_on_grid("semseg", sem, (2, 2), 2).values
+    )
 
 
 # ---------------------------------------------------------------- positive / negative criteria

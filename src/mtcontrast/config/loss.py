@@ -10,6 +10,9 @@ from mtcontrast.config.base import Section
 
 
 class ContrastParams(Section):
+    """The ``loss.contrast`` section: a thin adapter that fills ``regularizer.options.ContrastOptions`` (plain
+    values, same defaults) plus ``enabled`` and ``tap``, which the training path reads."""
+
     enabled: bool = True
     kind: Literal["triplet", "infonce", "supcon"] = "triplet"
     weight: float = Field(1.0, ge=0.0)  # lambda, on the mean over targets
@@ -17,7 +20,7 @@ class ContrastParams(Section):
     lambda_per_target: dict[str, float] = Field(default_factory=dict)  # {target: factor}: lambda_t = weight * factor
     source_mode: Literal["random", "fixed", "all", "random_with_self"] = "random"
     fixed_sources: dict[str, str] = Field(default_factory=dict)  # {target: source} for source_mode=fixed
-    tap: Literal["final_feat"] = "final_feat"
+    tap: Literal["final_feat", "early_feat"] = "final_feat"  # early_feat: an earlier decoder stage (method §3.2)
     projector: Literal["pair", "target", "shared", "none"] = "pair"
     proj_dim: int = Field(128, ge=1)
     proj_lr_mult: float = Field(1.0, gt=0.0)

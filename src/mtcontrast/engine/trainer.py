@@ -79,16 +79,18 @@ class TrainResult:
         return self.paths.checkpoint
 
 
-def build_training_model(params: Params, *, load_weights: bool = True) -> torch.nn.Module:
+def build_training_model(params: Params, *, load_weights: bool = True, ddp: bool = False) -> torch.nn.Module:
     """Host + criterion (which owns the projectors) for resolved params; deterministic in ``params.seed``.
-    ``load_weights=False`` skips ``model.encoder.pretrained_file`` (weights will come from a checkpoint)."""
+    ``load_weights=False`` skips ``model.encoder.pretrained_file`` (weights will come from a checkpoint); ``ddp``
+    keeps every projector in the graph with a zero gradient (DDP without ``find_unused_parameters``)."""
     from mtcontrast.losses import build_criterion
     from mtcontrast.models import TrainingModel, build_model
 
     spec = DATASETS[params.data.dataset]
     torch.manual_seed(params.seed)
     host = build_model(params.model, spec, load_weights=load_weights)
-    criterion = build_criterion(params.loss, spec, host.tasks, host.feat_channels, params.seed, host.feat_stride)
+    channels = host.tap_channels(params.loss.contrast.tap)
+    criterion = build_criterion(params.loss, spec, host.tasks, channels, params.seed, host.feat_stride, ddp)
     return TrainingModel(host, criterion)
 
 
@@ -210,7 +212,7 @@ def _train(p: Params, variant: str, *, resume: bool, progress: bool, callbacks: 
     run_dir, ckpt_path = paths.dir, paths.checkpoint
     if env.is_main:
         remove_stale_temps(run_dir)
-    model = build_training_model(p).to(env.device)
+    model = build_training_model(p, ddp=env.enabled).to(env.device)
     host = model.host
     dataset = build_dataset(p, "train", tasks=host.tasks)
     digest = recipe_digest(p, dataset.fingerprint)
@@ -331,6 +333,8 @@ def _train(p: Params, variant: str, *, resume: bool, progress: bool, callbacks: 
         if bool(finite):
             consecutive = 0
             scaler.scale(total).backward()
+            if hasattr(model.criterion, "drop_unselected_grads"):  # no decay / momentum on undrawn projectors
+                model.criterion.drop_unselected_grads()
             if p.train.grad_clip:
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), p.train.grad_clip)

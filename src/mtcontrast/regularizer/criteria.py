@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from mtcontrast.config.loss import ContrastParams
-from mtcontrast.regularizer.grid import GridLabels, source_kind
+from mtcontrast.regularizer.grid import GridLabels, LabelKind, check_kind, source_kind
 
 
 def fibonacci_sphere(k: int) -> Tensor:
@@ -28,15 +28,18 @@ def fibonacci_sphere(k: int) -> Tensor:
 
 def normal_angle_deg(a: Tensor, b: Tensor) -> Tensor:
     """Angle between unit vectors (last dim 3) in degrees, stable near 0° and 180° (docs/benchmark-protocol.md §2.3)."""
-    return torch.rad2deg(2.0 * torch.atan2((a - b).norm(dim=-1), (a + b).norm(dim=-1)))
+    d, m = a - b, a + b  # norms as explicit sums: vector_norm over a 3-long last dim is slow on CPU
+    d2, m2 = (d * d).sum(-1), (m * m).sum(-1)
+    return torch.rad2deg(2.0 * torch.atan2(d2.sqrt(), m2.sqrt()))
 
 
 class SourceCriterion:
-    """The positive / negative rule for one source task, configured by ``loss.contrast``."""
+    """The positive / negative rule for one source task. ``params``: anything with the option attributes of
+    ``regularizer.options.ContrastOptions`` (that class, or the pydantic ``ContrastParams``)."""
 
-    def __init__(self, task: str, params: ContrastParams) -> None:
+    def __init__(self, task: str, params: Any, kind: LabelKind | None = None) -> None:
         self.task = task
-        self.kind = source_kind(task)
+        self.kind = source_kind(task) if kind is None else check_kind(task, kind)
         self.params = params
         if self.kind == "depth":
             rule = params.depth_rule

@@ -19,12 +19,14 @@ from torch import Tensor
 
 from mtcontrast.tasks import IGNORE_INDEX
 
-LabelKind = Literal["discrete", "binary", "depth", "normals"]
+LabelKind = Literal["discrete", "binary", "boundary", "depth", "normals"]
+LABEL_KINDS: tuple[LabelKind, ...] = ("discrete", "binary", "boundary", "depth", "normals")
 
+# This project's task names → label kinds. Users of the plain API name their own tasks and pass the kinds.
 SOURCE_KINDS: dict[str, LabelKind] = {
     "semseg": "discrete",
     "human_parts": "discrete",
-    "edge": "binary",
+    "edge": "boundary",
     "sal": "binary",
     "depth": "depth",
     "normals": "normals",
@@ -40,6 +42,7 @@ class GridLabels:
 
     ``values``: B×P int64 class / binary codes, B×P float32 ln d (depth) or B×P×3 unit vectors (normals);
     ``valid``: B×P bool; ``size``: (h, w) of the grid; ``stride``: label pixels per grid step (1 at full res).
+    ``kind`` is ``discrete``, ``binary`` (boundary labels become binary codes on the grid), ``depth`` or ``normals``.
     """
 
     kind: LabelKind
@@ -54,6 +57,7 @@ class GridLabels:
 
 
 def source_kind(task: str) -> LabelKind:
+    """The label kind of one of this project's task names."""
     try:
         return SOURCE_KINDS[task]
     except KeyError:
@@ -83,13 +87,36 @@ def infer_stride(label_hw: tuple[int, int], grid_hw: tuple[int, int], stride: in
     )
 
 
-def _check_label(task: str, label: Tensor) -> Tensor:
-    kind = source_kind(task)
-    want = {"discrete": 3, "binary": 3, "depth": 4, "normals": 4}[kind]
+def check_kind(task: str, kind: str) -> LabelKind:
+    if kind not in LABEL_KINDS:
+        raise ValueError(f"task {task!r}: label kind {kind!r} is not one of {', '.join(LABEL_KINDS)}")
+    return kind  # type: ignore[return-value]
+
+
+def check_grid(target: str, source: str, label_hw: tuple[int, int], grid_hw: tuple[int, int], stride: int) -> None:
+    """Features of ``target`` must be the stride-``stride`` grid over the labels of ``source``: h = ⌈H/s⌉, w = ⌈W/s⌉
+    (the host pads bottom/right to whole cells). Anything else is an error, never a silent crop or pad."""
+    (H, W), (h, w) = label_hw, grid_hw
+    if (h, w) != (_ceil_div(H, stride), _ceil_div(W, stride)):
+        raise ValueError(
+            f"features[{target!r}] are {h}x{w} but labels[{source!r}] are {H}x{W}: with stride {stride} the features "
+            f"must be {_ceil_div(H, stride)}x{_ceil_div(W, stride)} (ceil(H/stride) x ceil(W/stride)); "
+            "check the stride and that labels and images have the same size"
+        )
+
+
+def _check_label(task: str, label: Tensor, kind: LabelKind) -> Tensor:
+    """The label in its canonical layout: B×H×W for class / binary maps (B×1×H×W accepted), B×1×H×W for depth
+    (B×H×W accepted), B×3×H×W for normals."""
     channels = {"depth": 1, "normals": 3}.get(kind)
+    if channels is None and label.dim() == 4 and label.shape[1] == 1:
+        label = label[:, 0]
+    elif kind == "depth" and label.dim() == 3:
+        label = label.unsqueeze(1)
+    want = 3 if channels is None else 4
     if label.dim() != want or (channels is not None and label.shape[1] != channels):
-        shape = {3: "B×H×W", 4: f"B×{channels}×H×W"}[want]
-        raise ValueError(f"batch[{task!r}]: expected a {shape} tensor, got shape {tuple(label.shape)}")
+        shape = "B×H×W or B×1×H×W" if channels is None else f"B×{channels}×H×W"
+        raise ValueError(f"labels[{task!r}] ({kind}): expected a {shape} tensor, got shape {tuple(label.shape)}")
     return label
 
 
@@ -118,60 +145,72 @@ def _binarise(label: Tensor) -> tuple[Tensor, Tensor]:
     return ((label.float() > 0.5) & valid).long(), valid
 
 
-def labels_on_grid(task: str, label: Tensor, grid_hw: tuple[int, int], stride: int) -> GridLabels:
-    """Reduce a Batch-contract label of ``task`` to the h×w feature grid (docs/method.md §3.4)."""
-    label = _check_label(task, label).detach()
-    kind = source_kind(task)
+def labels_on_grid(
+    task: str, label: Tensor, grid_hw: tuple[int, int], stride: int, kind: LabelKind | None = None
+) -> GridLabels:
+    """Reduce a label map of ``task`` (of ``kind``, default: the project's kind for that name) to the h×w feature
+    grid (docs/method.md §3.4)."""
+    kind = source_kind(task) if kind is None else check_kind(task, kind)
+    label = _check_label(task, label, kind).detach()
     h, w = grid_hw
     s = stride
     off = s // 2  # nearest = the label at the cell centre
     if kind == "discrete":
         lab = _fit(label, h * s, w * s, IGNORE_INDEX)[:, off::s, off::s].long()
         return _flat(lab, lab != IGNORE_INDEX, kind, grid_hw, s)
-    if task == "sal":
+    if kind == "binary":  # regions (saliency): nearest, like classes
         lab = _fit(label, h * s, w * s, IGNORE_INDEX)[:, off::s, off::s]
         codes, valid = _binarise(lab)
-        return _flat(codes, valid, kind, grid_hw, s)
-    if kind == "binary":  # edge: max-pool over valid pixels so one-pixel-thin edges survive
+        return _flat(codes, valid, "binary", grid_hw, s)
+    if kind == "boundary":  # edges: max-pool over valid pixels so one-pixel-thin edges survive
         lab = _fit(label, h * s, w * s, IGNORE_INDEX)
         codes, valid = _binarise(lab)
-        value = F.max_pool2d(codes.float().unsqueeze(1), s).squeeze(1).long()
-        cell_valid = F.max_pool2d(valid.float().unsqueeze(1), s).squeeze(1) > 0
-        return _flat(value, cell_valid, kind, grid_hw, s)
+        pooled = F.max_pool2d(torch.stack((codes, valid), dim=1).float(), s)
+        return _flat(pooled[:, 0].long(), pooled[:, 1] > 0, "binary", grid_hw, s)
     lab = _fit(label.float(), h * s, w * s, 0.0)
     if kind == "depth":
         valid = lab > 0
-        log_d = torch.log(torch.where(valid, lab, torch.ones_like(lab)))
-        frac = F.avg_pool2d(valid.float(), s)
-        mean = F.avg_pool2d(log_d * valid, s) / frac.clamp_min(_EPS)
+        log_d = torch.log(torch.where(valid, lab, torch.ones_like(lab)))  # 0 where invalid
+        pooled = F.avg_pool2d(torch.cat((log_d, valid.float()), dim=1), s)
+        frac = pooled[:, 1:]
+        mean = pooled[:, :1] / frac.clamp_min(_EPS)
         cell_valid = frac >= MIN_VALID_FRACTION
         return _flat(torch.where(cell_valid, mean, 0.0).squeeze(1), cell_valid.squeeze(1), kind, grid_hw, s)
-    valid = lab.norm(dim=1, keepdim=True) > 0  # normals
-    frac = F.avg_pool2d(valid.float(), s)
-    mean = F.avg_pool2d(lab * valid, s)
-    norm = mean.norm(dim=1, keepdim=True)
+    # normals: an invalid pixel is the zero vector, so the plain cell mean already skips it. One pooling over the
+    # three components and a validity channel; norms as explicit sums (vector_norm over a strided dim is ~20× slower
+    # on CPU, and this runs on the full-resolution map every step).
+    valid = (lab != 0).any(dim=1, keepdim=True)
+    pooled = F.avg_pool2d(torch.cat((lab, valid.float()), dim=1), s)
+    mean, frac = pooled[:, :3], pooled[:, 3:]
+    norm = _norm3(mean)
     cell_valid = (frac >= MIN_VALID_FRACTION) & (norm > _EPS)
     unit = torch.where(cell_valid, mean / norm.clamp_min(_EPS), 0.0)
     return _flat(unit, cell_valid.squeeze(1), kind, grid_hw, s)
 
 
-def labels_full_res(task: str, label: Tensor) -> GridLabels:
+def _norm3(v: Tensor, dim: int = 1) -> Tensor:
+    """Euclidean norm over a 3-long ``dim`` (kept), as explicit products: fast on CPU for a strided dim."""
+    x, y, z = v.unbind(dim)
+    return (x * x + y * y + z * z).sqrt().unsqueeze(dim)
+
+
+def labels_full_res(task: str, label: Tensor, kind: LabelKind | None = None) -> GridLabels:
     """Every label pixel as a sampling position (``align: full_res``), with the same validity rules."""
-    label = _check_label(task, label).detach()
-    kind = source_kind(task)
+    kind = source_kind(task) if kind is None else check_kind(task, kind)
+    label = _check_label(task, label, kind).detach()
     size = (int(label.shape[-2]), int(label.shape[-1]))
     if kind == "discrete":
         lab = label.long()
         return _flat(lab, lab != IGNORE_INDEX, kind, size, 1)
-    if kind == "binary":
+    if kind in ("binary", "boundary"):
         codes, valid = _binarise(label)
-        return _flat(codes, valid, kind, size, 1)
+        return _flat(codes, valid, "binary", size, 1)
     lab = label.float()
     if kind == "depth":
         valid = lab > 0
         log_d = torch.log(torch.where(valid, lab, torch.ones_like(lab)))
         return _flat(torch.where(valid, log_d, 0.0).squeeze(1), valid.squeeze(1), kind, size, 1)
-    norm = lab.norm(dim=1, keepdim=True)
+    norm = _norm3(lab)
     valid = norm > 0
     unit = torch.where(valid, lab / norm.clamp_min(_EPS), 0.0)
     return _flat(unit, valid.squeeze(1), kind, size, 1)

@@ -1,36 +1,61 @@
-"""``CrossTaskContrast``: the training-only cross-task contrastive regulariser (docs/method.md §3).
+"""``CrossTaskContrast``: the training-only cross-task contrastive regulariser (docs/method.md §3), usable in any
+encoder-decoder model (docs/regulariser-api.md).
 
 For each target t and its source s (drawn per step), the target's decoder feature F^t is projected by g_{t→s}, and
 anchors, positives and negatives are sampled on the projected map with the source task's ground truth deciding
-who is a positive or a negative. The result is the mean over targets of the per-pair losses (each a mean over its
-triplets); the criterion multiplies it by λ.
+who is a positive or a negative. The result is λ times the mean over targets of the per-pair losses (each a mean
+over its triplets).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from mtcontrast.config import ParamsError
-from mtcontrast.config.loss import ContrastParams
+from mtcontrast.config.base import ParamsError
 from mtcontrast.regularizer import objectives, sampling
 from mtcontrast.regularizer.criteria import SourceCriterion
-from mtcontrast.regularizer.grid import GridLabels, infer_stride, labels_full_res, labels_on_grid, source_kind
+from mtcontrast.regularizer.grid import (
+    GridLabels,
+    LabelKind,
+    check_grid,
+    check_kind,
+    infer_stride,
+    labels_full_res,
+    labels_on_grid,
+)
+from mtcontrast.regularizer.options import ContrastOptions
 from mtcontrast.regularizer.projectors import ProjectorBank, pair_key
 from mtcontrast.regularizer.sources import SourceSelector, step_seed
 
 
-@dataclass
 class ContrastOutput:
-    """``loss``: (1/N)·Σ_t factor_t·L_t, not yet multiplied by λ; ``pair_losses``: detached L(t, s) by
-    ``<t>_from_<s>``; ``stats``: python floats for logging (``contrast/...`` keys)."""
+    """``loss``: λ·``raw``, to add to the task losses; ``raw``: (1/N)·Σ_t factor_t·L_t (what is logged as
+    ``loss_contrast``); ``pair_losses``: detached L(t, s) by ``<t>_from_<s>``; ``stats``: python floats for
+    logging (``contrast/...`` keys), computed on first access only, so a step that does not log never waits for
+    the device."""
 
-    loss: Tensor
-    pair_losses: dict[str, Tensor] = field(default_factory=dict)
-    stats: dict[str, float] = field(default_factory=dict)
+    def __init__(
+        self,
+        loss: Tensor,
+        raw: Tensor | None = None,
+        pair_losses: dict[str, Tensor] | None = None,
+        stats: dict[str, float] | Callable[[], dict[str, float]] | None = None,
+    ) -> None:
+        self.loss = loss
+        self.raw = loss if raw is None else raw
+        self.pair_losses = pair_losses or {}
+        self._stats = stats if stats is not None else {}
+
+    @property
+    def stats(self) -> dict[str, float]:
+        if callable(self._stats):
+            self._stats = self._stats()
+        return self._stats
 
 
 @dataclass
@@ -40,6 +65,19 @@ class _PairResult:
     d_ap_sum: Tensor
     d_an_sum: Tensor
     active: Tensor | None  # triplets with a non-zero hinge (triplet loss only)
+
+
+def rows(table: Tensor, index: Tensor) -> Tensor:
+    """``table[index]`` for a 1-d index, with a backward pass that is deterministic on CPU and CUDA.
+
+    The gradient of a gather with repeated indices is a scatter-add. PyTorch's CPU ``index_put_(accumulate=True)``
+    (the backward of ``table[index]``) adds from several threads in varying order, so sums differ in the last bit
+    from run to run; ``index_select``'s CPU backward (``index_add_``) adds in index order. On CUDA it is the other
+    way round: ``index_add_`` uses atomics, ``index_put_`` sorts the indices first. See docs/regulariser-api.md.
+    """
+    if table.device.type == "cpu":
+        return table.index_select(0, index)
+    return table[index]
 
 
 def bilinear_read(feat: Tensor, flat_index: Tensor, label_hw: tuple[int, int], stride: int) -> Tensor:
@@ -61,7 +99,7 @@ def bilinear_read(feat: Tensor, flat_index: Tensor, label_hw: tuple[int, int], s
     base = b * (h * w)
 
     def at(y: Tensor, x: Tensor) -> Tensor:
-        return table[base + y * w + x]
+        return rows(table, base + y * w + x)
 
     top = at(y0, x0) * (1 - wx) + at(y0, x1) * wx
     bottom = at(y1, x0) * (1 - wx) + at(y1, x1) * wx
@@ -69,85 +107,177 @@ def bilinear_read(feat: Tensor, flat_index: Tensor, label_hw: tuple[int, int], s
 
 
 class CrossTaskContrast(nn.Module):
-    """The regulariser for a set of tasks; holds the projectors (the only parameters)."""
+    """The regulariser for a set of tasks; holds the projectors (its only parameters).
+
+    ``tasks``: task name → label kind (``discrete`` classes, ``binary`` regions, ``boundary`` thin edges,
+    ``depth`` in metres, ``normals`` unit vectors), in any names; every task can be a source, the targets are
+    ``targets`` (default all). ``channels``: target name → C of its feature map. ``stride``: label pixels per
+    feature cell (features of an H×W input are ⌈H/s⌉×⌈W/s⌉); None infers it from the shapes and fails when that
+    is ambiguous. ``seed``: seeds the per-step draws. ``ddp``: keep every projector in the graph with a zero
+    gradient (for DistributedDataParallel without ``find_unused_parameters``; call :meth:`drop_unselected_grads`
+    after backward). ``options``: plain values of :class:`ContrastOptions` by name (λ is ``weight``), or one
+    ``options=ContrastOptions(...)``.
+    """
 
     def __init__(
         self,
-        params: ContrastParams,
-        tasks: Sequence[str],
-        feat_channels: Mapping[str, int],
+        tasks: Mapping[str, str],
+        channels: Mapping[str, int],
+        stride: int | None = 4,
+        *,
         seed: int = 0,
-        feat_stride: int | None = None,
+        ddp: bool = False,
+        **options: Any,
     ) -> None:
         super().__init__()
-        self.params = params
-        self.tasks = tuple(tasks)
-        for t in self.tasks:
-            source_kind(t)
-        if params.targets == "all":
+        if not isinstance(tasks, Mapping) or not tasks:
+            raise TypeError(f"tasks: expected a non-empty mapping task name -> label kind, got {tasks!r}")
+        opts = options.pop("options", None) or ContrastOptions.from_mapping(options)
+        self.options = opts
+        self.kinds: dict[str, LabelKind] = {t: check_kind(t, k) for t, k in tasks.items()}
+        self.tasks = tuple(self.kinds)
+        if stride is not None and int(stride) < 1:
+            raise ValueError(f"stride must be >= 1, got {stride}")
+        self.feat_stride = None if stride is None else int(stride)
+        if opts.targets == "all":
             self.targets = self.tasks
         else:
-            unknown = [t for t in params.targets if t not in self.tasks]
-            if unknown or not params.targets:
+            unknown = [t for t in opts.targets if t not in self.tasks]
+            if unknown or not opts.targets:
                 raise ParamsError(
-                    f"loss.contrast.targets = {params.targets}: expected a non-empty subset of the model's tasks "
-                    f"{list(self.tasks)}"
+                    f"targets (loss.contrast.targets) = {list(opts.targets)}: expected a non-empty subset of the "
+                    f"tasks {list(self.tasks)}"
                 )
-            self.targets = tuple(t for t in self.tasks if t in params.targets)
-        extra = [t for t in params.lambda_per_target if t not in self.targets]
+            self.targets = tuple(t for t in self.tasks if t in opts.targets)
+        extra = [t for t in opts.lambda_per_target if t not in self.targets]
         if extra:
             raise ParamsError(
                 f"loss.contrast.lambda_per_target names {extra}, which are not targets ({list(self.targets)})"
             )
-        if params.kind != "triplet" and params.mining != "random":
+        if opts.kind != "triplet" and opts.mining != "random":
             raise ParamsError(
-                f"loss.contrast.mining = {params.mining!r} applies to kind=triplet only (kind is {params.kind!r})"
+                f"loss.contrast.mining = {opts.mining!r} applies to kind=triplet only (kind is {opts.kind!r})"
             )
+        missing = [t for t in self.targets if t not in channels]
+        if missing:
+            raise ValueError(f"channels has no entry for target task(s) {missing}; got {dict(channels)}")
         self.seed = seed
-        self.feat_stride = feat_stride
-        self.selector = SourceSelector(params.source_mode, self.tasks, self.targets, params.fixed_sources, seed)
-        self.criteria = {s: SourceCriterion(s, params) for s in self.tasks}
-        self.projectors = ProjectorBank(params.projector, self.selector.pairs(), feat_channels, params.proj_dim)
-        self.feat_channels = dict(feat_channels)
+        self.ddp = ddp
+        self.weight = float(opts.weight)
+        self.selector = SourceSelector(opts.source_mode, self.tasks, self.targets, opts.fixed_sources, seed)
+        self.criteria = {s: SourceCriterion(s, opts, self.kinds[s]) for s in self.tasks}
+        self.feat_channels = {t: int(channels[t]) for t in self.targets}
+        self.projectors = ProjectorBank(opts.projector, self.selector.pairs(), self.feat_channels, opts.proj_dim)
+        self._selected: set[str] = set(self.projectors.heads.keys())
+
+    @classmethod
+    def from_params(
+        cls,
+        params: Any,
+        tasks: Sequence[str],
+        feat_channels: Mapping[str, int],
+        seed: int = 0,
+        feat_stride: int | None = None,
+        kinds: Mapping[str, str] | None = None,
+        ddp: bool = False,
+    ) -> CrossTaskContrast:
+        """From the project's ``loss.contrast`` section (``config.loss.ContrastParams``) and task names that the
+        project knows (their kinds from ``regularizer.grid.SOURCE_KINDS`` unless ``kinds`` is given)."""
+        from mtcontrast.regularizer.grid import source_kind
+
+        values = params.model_dump(exclude={"enabled", "tap"}) if hasattr(params, "model_dump") else dict(params)
+        if values.get("targets") != "all":
+            values["targets"] = tuple(values["targets"])
+        kinds = {t: (kinds or {}).get(t) or source_kind(t) for t in tasks}
+        return cls(kinds, feat_channels, feat_stride, seed=seed, ddp=ddp, options=ContrastOptions(**values))
+
+    # ------------------------------------------------------------------ optimiser and DDP
+    def param_groups(self, lr: float | None = None) -> list[dict[str, Any]]:
+        """Optimiser groups for the projectors: ``lr`` × ``proj_lr_mult`` when ``lr`` is given (else an
+        ``lr_mult`` entry for a caller that scales its base lr); empty when there are no parameters."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        if not params:
+            return []
+        group: dict[str, Any] = {"params": params, "name": "projectors"}
+        if lr is None:
+            group["lr_mult"] = self.options.proj_lr_mult
+        else:
+            group["lr"] = lr * self.options.proj_lr_mult
+        return [group]
+
+    def drop_unselected_grads(self) -> None:
+        """Set ``.grad = None`` on the projectors not drawn at the last step, so that no optimiser applies weight
+        decay or momentum to them (Adam, AdamW and SGD skip parameters without a gradient). Needed after backward
+        when ``ddp=True`` (they carry an exact zero gradient there) or when gradients are zeroed, not set to None."""
+        for key, head in self.projectors.heads.items():
+            if key not in self._selected:
+                for param in head.parameters():
+                    param.grad = None
 
     # ------------------------------------------------------------------ labels and embeddings
-    def _labels(self, source: str, batch: Mapping[str, Tensor], feat: Tensor, cache: dict) -> GridLabels:
-        if source not in batch:
-            raise ValueError(f"batch has no {source!r} label, needed as a contrast source")
-        label = batch[source]
+    def _labels(self, source: str, target: str, labels: Mapping[str, Tensor], feat: Tensor, cache: dict) -> GridLabels:
+        if source not in labels:
+            raise ValueError(
+                f"labels has no {source!r} entry, needed as a contrast source (batch has no {source!r} label)"
+            )
+        label = labels[source]
         h, w = feat.shape[-2:]
-        if self.params.align == "full_res":
+        if self.options.align == "full_res":
             key = (source, None)
             if key not in cache:
-                cache[key] = self.criteria[source].encode(labels_full_res(source, label))
+                cache[key] = self.criteria[source].encode(labels_full_res(source, label, self.kinds[source]))
             return cache[key]
-        stride = infer_stride(tuple(label.shape[-2:]), (h, w), self.feat_stride)
+        label_hw = (int(label.shape[-2]), int(label.shape[-1]))
+        stride = infer_stride(label_hw, (h, w), self.feat_stride)
+        check_grid(target, source, label_hw, (h, w), stride)
         key = (source, (h, w), stride)
         if key not in cache:
-            cache[key] = self.criteria[source].encode(labels_on_grid(source, label, (h, w), stride))
+            grid = labels_on_grid(source, label, (h, w), stride, self.kinds[source])
+            cache[key] = self.criteria[source].encode(grid)
         return cache[key]
 
     def _embed(
-        self, feat: Tensor, target: str, source: str, labels: GridLabels, indices: list[Tensor], cache: dict
+        self,
+        feat: Tensor,
+        target: str,
+        source: str,
+        labels: GridLabels,
+        indices: list[Tensor],
+        valid: list[Tensor],
+        cache: dict,
     ) -> list[Tensor]:
-        """Unit embeddings (idx.shape × D) at flat indices into B·P: the feature vectors there are gathered (grid)
-        or bilinearly read (full_res) and projected in one call."""
-        flat = torch.cat([i.reshape(-1) for i in indices])
-        if self.params.align == "grid":
-            if target not in cache:  # B·h·w × C view of the map, shared by every pair of this target
-                cache[target] = feat.flatten(2).transpose(1, 2).reshape(-1, feat.shape[1])
-            points = cache[target][flat]
+        """Unit float32 embeddings (idx.shape × D) at row-local indices (R×…, a row is an image, or the batch for
+        ``pool: batch``): the feature vectors there are gathered (grid) or bilinearly read (full_res) and projected
+        in one call; ``valid`` (same shapes) marks the rows whose BatchNorm statistics count."""
+        R = indices[0].shape[0]
+        B, C = feat.shape[:2]
+        sizes = [i[0].numel() for i in indices]
+        local = torch.cat([i.reshape(R, -1) for i in indices], dim=1)  # R×n
+        ok = torch.cat([v.expand_as(i).reshape(R, -1) for v, i in zip(valid, indices)], dim=1).reshape(-1)
+        if self.options.align == "grid" and R == B and feat.device.type == "cpu":
+            # per image, straight from the B×C×P map: no transposed copy of the whole map (and of its gradient);
+            # gather's CPU backward (scatter_add along the last dim) adds each slice in index order: deterministic
+            n = local.shape[1]
+            points = feat.reshape(B, C, -1).gather(2, local.unsqueeze(1).expand(B, C, n)).transpose(1, 2)
+            points = points.reshape(B * n, C)
         else:
-            stride = infer_stride(labels.size, tuple(feat.shape[-2:]), self.feat_stride)
-            points = bilinear_read(feat, flat, labels.size, stride)  # N×C
-        z = self.projectors(points, target, source).float()
-        return [part.reshape(*i.shape, -1) for part, i in zip(z.split([i.numel() for i in indices]), indices)]
+            offset = torch.arange(R, device=local.device).view(R, 1) * (labels.valid.numel() // R)  # row length L
+            flat = (local + offset).reshape(-1)  # flat index into B·P
+            if self.options.align == "grid":
+                if target not in cache:  # B·h·w × C view of the map, shared by every pair of this target
+                    cache[target] = feat.flatten(2).transpose(1, 2).reshape(-1, C)
+                points = rows(cache[target], flat)
+            else:
+                stride = infer_stride(labels.size, tuple(feat.shape[-2:]), self.feat_stride)
+                points = bilinear_read(feat, flat, labels.size, stride)  # N×C
+        z = self.projectors(points, target, source, ok).view(R, local.shape[1], -1)
+        return [part.reshape(*i.shape, -1) for part, i in zip(z.split(sizes, dim=1), indices)]
 
     # ------------------------------------------------------------------ one (target, source) pair
     def _pair(
         self, feat: Tensor, target: str, source: str, labels: GridLabels, gen: torch.Generator, cache: dict
     ) -> _PairResult:
-        p = self.params
+        p = self.options
         crit = self.criteria[source]
         B, P = labels.valid.shape
         anchors, a_ok = sampling.draw_anchors(sampling.strata(labels, p.balance), p.anchors_per_image, gen)
@@ -157,7 +287,6 @@ class CrossTaskContrast(nn.Module):
             a_ok = a_ok.reshape(1, -1)
             values, valid = values.reshape(1, B * P, *values.shape[2:]), valid.reshape(1, B * P)
         R, L = valid.shape
-        offset = torch.arange(R, device=anchors.device).view(R, 1) * L  # row-local → flat index into B·P
 
         def at(idx: Tensor) -> Tensor:  # labels at row-local indices (R×A×K)
             flat = idx.reshape(R, -1)
@@ -172,7 +301,7 @@ class CrossTaskContrast(nn.Module):
             mask = a_ok.unsqueeze(2) & a_ok.unsqueeze(1) & ~torch.eye(A, dtype=torch.bool, device=a_ok.device)
             y_q = y_a.unsqueeze(1).expand(R, A, *y_a.shape[1:])
             pos, neg = crit.relation(y_a, y_q, mask)
-            (z,) = self._embed(feat, target, source, labels, [anchors + offset], cache)
+            (z,) = self._embed(feat, target, source, labels, [anchors], [a_ok], cache)
             terms, ok = objectives.sup_con(z, pos, neg, p.temperature)
             return self._reduce(terms, ok & a_ok, None)
 
@@ -186,7 +315,8 @@ class CrossTaskContrast(nn.Module):
                 target,
                 source,
                 labels,
-                [anchors + offset, pos_idx + offset, neg_idx + offset.unsqueeze(-1)],
+                [anchors, pos_idx, neg_idx],
+                [ok, ok, ok.unsqueeze(-1) & neg_ok],
                 cache,
             )
         else:
@@ -197,25 +327,37 @@ class CrossTaskContrast(nn.Module):
                 pick_n = sampling.pick(neg_m, n_neg, gen)
                 pos_idx = cand.idx.gather(-1, pick_p.idx)[..., 0]
                 neg_idx = cand.idx.gather(-1, pick_n.idx)
+                t_ok = a_ok & pick_p.ok[..., 0] & pick_n.ok[..., 0]
                 z_a, z_p, z_n = self._embed(
                     feat,
                     target,
                     source,
                     labels,
-                    [anchors + offset, pos_idx + offset, neg_idx + offset.unsqueeze(-1)],
+                    [anchors, pos_idx, neg_idx],
+                    [t_ok, t_ok, t_ok.unsqueeze(-1) & pick_n.ok],
                     cache,
                 )
             else:
                 # one projector call over anchors and candidates (consistent BN statistics), mine, then gather
+                # (BN statistics over anchors with a candidate of either sign, and those candidates)
+                c_ok = (pos_m | neg_m) & a_ok.unsqueeze(-1)
                 z_a, z_c = self._embed(
-                    feat, target, source, labels, [anchors + offset, cand.idx + offset.unsqueeze(-1)], cache
+                    feat,
+                    target,
+                    source,
+                    labels,
+                    [anchors, cand.idx],
+                    [c_ok.any(-1), c_ok],
+                    cache,
                 )
                 with torch.no_grad():
                     d_aq = objectives.pair_distance(z_a.unsqueeze(2), z_c, p.distance)
                     pick_p, pick_n = sampling.mine(pos_m, neg_m, d_aq, p.mining, p.margin, gen)
-                D = z_c.shape[-1]
-                z_p = z_c.gather(2, pick_p.idx.unsqueeze(-1).expand(-1, -1, -1, D))[:, :, 0]
-                z_n = z_c.gather(2, pick_n.idx.unsqueeze(-1).expand(-1, -1, -1, D))
+                Q, D = z_c.shape[2], z_c.shape[-1]
+                base = torch.arange(R * anchors.shape[1], device=z_c.device).view(R, -1, 1) * Q
+                table = z_c.reshape(-1, D)
+                z_p = rows(table, (base + pick_p.idx).reshape(-1)).view(R, -1, D)
+                z_n = rows(table, (base + pick_n.idx).reshape(-1)).view(*pick_n.idx.shape, D)
             neg_ok = pick_n.ok
             ok = a_ok & pick_p.ok[..., 0] & pick_n.ok[..., 0]
 
@@ -241,39 +383,54 @@ class CrossTaskContrast(nn.Module):
         )
 
     # ------------------------------------------------------------------ all targets
-    def forward(self, feats: Mapping[str, Tensor], batch: Mapping[str, Tensor], step: int) -> ContrastOutput:
+    def forward(self, features: Mapping[str, Tensor], labels: Mapping[str, Tensor], step: int) -> ContrastOutput:
+        """``features``: target → B×C×h×w decoder feature; ``labels``: source → its label map at input size
+        (B×H×W or B×1×H×W; depth B×1×H×W in metres, normals B×3×H×W); ``step``: the training step (seeds the
+        draws). Returns λ·loss (``loss``), the unweighted loss (``raw``) and lazy diagnostics (``stats``)."""
         sources = self.selector.draw(step)
         label_cache: dict = {}
         pair_losses: dict[str, Tensor] = {}
         results: list[_PairResult] = []
         total: Tensor | None = None
+        selected: set[str] = set()
         for ti, target in enumerate(self.targets):
-            if target not in feats:
-                raise ValueError(f"endpoints['feat'] has no entry for contrast target {target!r}")
-            feat = feats[target]
+            if target not in features:
+                raise ValueError(f"features (endpoints['feat']) has no entry for contrast target {target!r}")
+            feat = features[target]
             if feat.dim() != 4 or feat.shape[1] != self.feat_channels[target]:
                 raise ValueError(
-                    f"endpoints['feat'][{target!r}]: expected B×{self.feat_channels[target]}×h×w, "
+                    f"features[{target!r}] (endpoints['feat']): expected B×{self.feat_channels[target]}×h×w, "
                     f"got {tuple(feat.shape)}"
                 )
             embed_cache: dict = {}
             per_source = []
             for source in sources[target]:
-                labels = self._labels(source, batch, feat, label_cache)
+                grid = self._labels(source, target, labels, feat, label_cache)
+                if grid.valid.shape[0] != feat.shape[0]:
+                    raise ValueError(
+                        f"features[{target!r}] has batch {feat.shape[0]} but labels[{source!r}] has "
+                        f"{grid.valid.shape[0]}"
+                    )
                 si = self.tasks.index(source)
                 gen = torch.Generator(device=feat.device).manual_seed(step_seed(self.seed, step, 1 + ti, 1 + si))
-                res = self._pair(feat, target, source, labels, gen, embed_cache)
+                res = self._pair(feat, target, source, grid, gen, embed_cache)
+                key = self.projectors.key(target, source)
+                if key is not None:
+                    selected.add(key)
                 pair_losses[pair_key(target, source)] = res.loss.detach()
                 per_source.append(res.loss)
                 results.append(res)
-            term = torch.stack(per_source).mean() * self.params.lambda_per_target.get(target, 1.0)
+            term = torch.stack(per_source).mean() * self.options.lambda_per_target.get(target, 1.0)
             total = term if total is None else total + term
         assert total is not None
-        loss = total / len(self.targets)
-        # Every projector joins the graph (exact zero gradient when not drawn): DDP without find_unused_parameters.
-        for param in self.projectors.parameters():
-            loss = loss + 0.0 * param.sum()
-        return ContrastOutput(loss, pair_losses, self._stats(pair_losses, results))
+        raw = total / len(self.targets)
+        self._selected = selected
+        if self.ddp:  # unselected projectors join the graph with an exact zero gradient (no find_unused_parameters)
+            for key, head in self.projectors.heads.items():
+                if key not in selected:
+                    for param in head.parameters():
+                        raw = raw + 0.0 * param.sum()
+        return ContrastOutput(raw * self.weight, raw, pair_losses, lambda: self._stats(pair_losses, results))
 
     def _stats(self, pair_losses: dict[str, Tensor], results: list[_PairResult]) -> dict[str, float]:
         count = torch.stack([r.count for r in results]).sum()

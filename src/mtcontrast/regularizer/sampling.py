@@ -128,8 +128,13 @@ def draw_candidates(valid: Tensor, anchors: Tensor, q: int, gen: torch.Generator
     """``q`` candidates per anchor, uniform with replacement over the row's valid positions; ``ok`` excludes
     the anchor itself and rows without valid positions."""
     R, L = valid.shape
-    order = torch.argsort((~valid).to(torch.uint8), dim=1, stable=True)  # valid positions first
-    n_valid = valid.sum(dim=1).view(R, 1, 1)
+    # valid positions first, in order (what a stable sort of ~valid gives, in O(L)): the k-th valid position goes
+    # to column k; invalid ones to a spare column L that is never read
+    rank = valid.long().cumsum(dim=1)
+    n_valid = rank[:, -1:].view(R, 1, 1)
+    pos = torch.arange(L, device=valid.device).expand(R, L)
+    order = torch.zeros(R, L + 1, dtype=torch.long, device=valid.device)
+    order.scatter_(1, torch.where(valid, rank - 1, L), pos)
     j = _draw_below(n_valid, _rand((R, anchors.shape[1], q), gen, valid.device))
     idx = order.gather(1, j.flatten(1)).view_as(j)
     ok = valid.gather(1, idx.flatten(1)).view_as(idx) & (idx != anchors.unsqueeze(-1))

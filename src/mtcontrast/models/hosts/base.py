@@ -5,7 +5,9 @@ endpoint contract for every host (docs/method.md §6.1):
 
 - ``final[t]``: activated prediction at the input H×W (bilinear upsampling to the padded size, then a crop);
 - ``aux[t]``: deep-supervision predictions, activated, on their own grid;
-- ``feat[t]``: the task decoder feature (the regulariser's tap) on the ``feat_stride`` grid.
+- ``feat[t]``: the task decoder feature (the regulariser's tap) on the ``feat_stride`` grid;
+- ``taps[name][t]``: earlier decoder stages the regulariser can tap instead (``loss.contrast.tap``), on the same
+  grid; ``early_feat`` in every host (docs/method.md §3.2). Widths: :meth:`MultiTaskHost.tap_channels`.
 
 Grids are cropped so that cell (i, j) of a stride-s map covers input pixels [i·s, (i+1)·s) × [j·s, (j+1)·s):
 a map has ceil(H/s) × ceil(W/s) cells, the last row / column partly covering padding when H or W is not a
@@ -17,7 +19,7 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Mapping, Sequence
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +39,7 @@ class Endpoints(TypedDict):
     final: dict[str, torch.Tensor]
     aux: dict[str, list[torch.Tensor]]
     feat: dict[str, torch.Tensor]
+    taps: NotRequired[dict[str, dict[str, torch.Tensor]]]
 
 
 def grid_size(size: Sequence[int], stride: int) -> tuple[int, int]:
@@ -68,6 +71,15 @@ class MultiTaskHost(nn.Module, abc.ABC):
         self.feat_channels: dict[str, int] = {t: params.head_channels for t in self.tasks}
         self.feat_stride: int = int(feat_stride)
         self.pad_multiple: int = math.lcm(encoder.pad_multiple, self.feat_stride)
+        self.early_channels: dict[str, int] = dict(self.feat_channels)  # hosts whose early tap differs set it
+
+    def tap_channels(self, tap: str = "final_feat") -> dict[str, int]:
+        """C_t of the feature the regulariser taps: ``feat`` (``final_feat``) or ``taps[tap]``."""
+        if tap == "final_feat":
+            return dict(self.feat_channels)
+        if tap == "early_feat":
+            return dict(self.early_channels)
+        raise ValueError(f"loss.contrast.tap = {tap!r}: expected final_feat or early_feat")
 
     @abc.abstractmethod
     def decode(self, feats: list[torch.Tensor], size: tuple[int, int]) -> Endpoints:
@@ -85,4 +97,8 @@ class MultiTaskHost(nn.Module, abc.ABC):
             "final": {t: _crop(resize_to(activate(t, p), padded), size, padded) for t, p in raw["final"].items()},
             "aux": {t: [_crop(activate(t, p), size, padded) for p in preds] for t, preds in raw["aux"].items()},
             "feat": {t: _crop(f, size, padded) for t, f in raw["feat"].items()},
+            "taps": {
+                name: {t: _crop(f, size, padded) for t, f in feats.items()}
+                for name, feats in (raw.get("taps") or {}).items()
+            },
         }

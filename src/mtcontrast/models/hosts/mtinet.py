@@ -9,6 +9,7 @@ Per encoder level, coarse to fine:
 3. multi-modal distillation (PAD-Net's spatial attention) at every scale.
 Finally each task's distilled features of all scales are upsampled to the finest level, concatenated and mixed by
 a 1×1 conv-BN-ReLU (``feat[t]``, the tap) before a 1×1 prediction conv. ``feat_stride`` is the finest level's.
+The earlier tap ``early_feat`` is the finest level's initial task feature (step 1, before distillation).
 
 Simplifications against the published design / MTL-PyTorch, named honestly:
 - every scale uses ``head_channels`` task channels (MTL-PyTorch: the backbone width of that scale, 18/36/72/144
@@ -64,6 +65,8 @@ class MTINet(MultiTaskHost):
                 initial[t], pred = self.initial[i][t](inp)
                 aux[t].insert(0, pred)  # fine → coarse
             distilled[i] = self.distill[i](initial)
+            if i == 0:
+                early = initial
             if i > 0:
                 propagated = self.propagate[i - 1](initial)
         finest = feats[0].shape[-2:]
@@ -71,4 +74,4 @@ class MTINet(MultiTaskHost):
         for t in self.tasks:
             feat[t] = self.aggregate[t](torch.cat([resize_to(d[t], finest) for d in distilled], dim=1))
             final[t] = self.predict[t](feat[t])
-        return {"final": final, "aux": aux, "feat": feat}
+        return {"final": final, "aux": aux, "feat": feat, "taps": {"early_feat": early}}

@@ -4,6 +4,7 @@
 2. Initial per-task features and predictions (→ ``aux[t]``, deep supervision).
 3. Multi-modal distillation: F_t + Σ_{s≠t} conv(F_s) ⊙ sigmoid(conv(F_s)) (spatial attention from the other tasks).
 4. Final per-task heads on the distilled features; ``feat[t]`` is the input to the final 1×1 prediction conv.
+The earlier tap ``early_feat`` is the initial task feature of step 2 (before distillation).
 
 Simplification against MTL-PyTorch, named honestly: its two Bottleneck blocks (width 256) in the initial and the
 final heads are replaced by ``head_blocks`` 3×3 conv-BN-ReLU layers of width ``head_channels``. The distillation
@@ -47,4 +48,4 @@ class PADNet(MultiTaskHost):
         final, feat = {}, {}
         for t in self.tasks:
             feat[t], final[t] = self.heads[t](distilled[t])
-        return {"final": final, "aux": aux, "feat": feat}
+        return {"final": final, "aux": aux, "feat": feat, "taps": {"early_feat": initial}}
