@@ -169,8 +169,8 @@ def _describe(err: Mapping[str, Any], source: str) -> str:
     got = err.get("input")
     if kind == "extra_forbidden":
         return f"{source}: unknown key {key!r}"
-    if kind == "value_error":
-        return f"{source}: {err['msg'].removeprefix('Value error, ')}"
+    if kind == "value_error":  # a validator's own message, after the key it judged
+        return f"{source}: {key}: {err['msg'].removeprefix('Value error, ')}"
     if kind == "literal_error":
         return f"{source}: {key} = {got!r} is not allowed; allowed values: {err['ctx']['expected']}"
     return f"{source}: {key} = {got!r}: {err['msg']}"

@@ -30,6 +30,11 @@ class RunPaths:
         return self.dir / "train_summary.json"
 
     @property
+    def label_mask(self) -> Path:
+        """The training labels kept per image under ``data.partial`` (only written when it is on)."""
+        return self.dir / "label_mask.json"
+
+    @property
     def mlflow_record(self) -> Path:
         return self.dir / "mlflow_run.json"
 

@@ -18,7 +18,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from mtcontrast.config import Params
+from mtcontrast.config.data import PartialLabelsParams
 from mtcontrast.data.errors import DataError
+from mtcontrast.data.partial import check_every_task_labelled, drop_labels, label_mask, mask_record
 from mtcontrast.data.prepared import PreparedSplit
 from mtcontrast.data.transforms import EvalTransform, TrainTransform, sample_seed
 
@@ -31,6 +33,8 @@ class MultiTaskDataset(Dataset):
     ``tasks``: the task maps to return (default: all the split holds); ``transform``: a :class:`TrainTransform`
     (train split) or an :class:`EvalTransform` (evaluation). Call :meth:`set_epoch` before each epoch; with
     ``num_workers`` > 0 keep ``persistent_workers=False`` (as :func:`build_loader` does) so workers see the epoch.
+    ``partial``: with a TrainTransform, the labels each image keeps (``label_mask``, N × len(tasks)); the mask is
+    drawn over all the tasks the split holds, so a single-task dataset sees the same annotation as a multi-task one.
     """
 
     def __init__(
@@ -40,6 +44,7 @@ class MultiTaskDataset(Dataset):
         tasks: tuple[str, ...] | list[str] | None = None,
         seed: int = 0,
         num_workers: int = 0,
+        partial: PartialLabelsParams | None = None,
     ) -> None:
         self.path = Path(path)
         if not isinstance(transform, TrainTransform | EvalTransform):
@@ -60,11 +65,20 @@ class MultiTaskDataset(Dataset):
         self.tasks: tuple[str, ...] = self._split.tasks
         if len(self._split) == 0:
             raise DataError(self.path, "prepared split holds no samples; expected at least one")
+        self.partial = partial if partial is not None and self.split_kind == "train" else PartialLabelsParams()
+        self._full_mask, self._all_tasks = label_mask(self._split.ids, available, self.partial), available
+        self.label_mask = self._full_mask[:, [available.index(t) for t in self.tasks]]
+        check_every_task_labelled(self.label_mask, self.tasks, self.path)  # the tasks this dataset serves
 
     @property
     def fingerprint(self) -> str:
         """``source_fingerprint`` of the prepared split (part of a training's recipe digest)."""
         return self._split.info.source_fingerprint
+
+    def mask_record(self) -> dict[str, Any]:
+        """The annotation as a JSON record (``data.partial.mask_record``) over all the split's tasks, so every variant
+        trained under the same ``data.partial`` records the same digest."""
+        return mask_record(self._split.ids, self._all_tasks, self._full_mask, self.partial)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation stream of ``epoch`` (the item generators are seeded by (seed, epoch, index))."""
@@ -78,7 +92,7 @@ class MultiTaskDataset(Dataset):
             raise IndexError(f"index {index} out of range for {self.path} ({len(self)} samples)")
         sample = self._split[index]
         rng = np.random.default_rng(sample_seed(self.seed, self.epoch, index))
-        item = self.transform(sample, rng)
+        item = drop_labels(self.transform(sample, rng), self.tasks, self.label_mask[index])
         item["meta"]["index"] = int(index)
         return item
 
@@ -103,7 +117,9 @@ def build_dataset(
         workers = params.train.num_workers
     else:
         transform, workers = EvalTransform(params.eval.pad_to, pad_multiple), 0
-    return MultiTaskDataset(path, transform, tasks, params.seed if seed is None else seed, workers)
+    return MultiTaskDataset(
+        path, transform, tasks, params.seed if seed is None else seed, workers, partial=params.data.partial
+    )
 
 
 def worker_init_fn(worker_id: int) -> None:

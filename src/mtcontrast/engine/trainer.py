@@ -204,6 +204,7 @@ def train_variant(
 
 def _train(p: Params, variant: str, *, resume: bool, progress: bool, callbacks: Sequence[TrainCallback]) -> TrainResult:
     from mtcontrast.data.dataset import build_dataset, worker_init_fn
+    from mtcontrast.data.partial import write_mask_record
 
     env: DistEnv = init_distributed(p.train.device)
     if p.train.threads:
@@ -216,6 +217,8 @@ def _train(p: Params, variant: str, *, resume: bool, progress: bool, callbacks: 
     host = model.host
     dataset = build_dataset(p, "train", tasks=host.tasks)
     digest = recipe_digest(p, dataset.fingerprint)
+    if env.is_main and dataset.partial.mode != "none":
+        write_mask_record(paths.label_mask, dataset.mask_record())
     optimizer = build_optimizer(p.train, _param_groups(model))
     scheduler = poly_schedule(optimizer, p.train.iterations, p.train.poly_power)
     scaler = torch.amp.GradScaler("cuda", enabled=p.train.amp == "fp16" and env.device.type == "cuda")

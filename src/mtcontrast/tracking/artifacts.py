@@ -131,9 +131,11 @@ def log_training_artifacts(run: MlflowCallback, result: TrainResult, figures: Se
     trained = load_trained(paths.checkpoint)
     with _optional(run_id, "host"), tempfile.TemporaryDirectory() as tmp:
         c.log_artifact(run_id, str(save_host(trained, Path(tmp) / "host.pt")), "inference")
-    for path in (paths.history, paths.summary):
+    for path in (paths.history, paths.summary, paths.label_mask):
         if path.is_file():
             c.log_artifact(run_id, str(path), "train")
+    if paths.label_mask.is_file():  # the partial-label annotation this run saw, findable by its digest
+        c.set_tag(run_id, "mtc.label_mask", json.loads(paths.label_mask.read_text())["digest"])
     for png in figures:
         c.log_artifact(run_id, str(png), "figures")
     with _optional(run_id, "model"):
