@@ -110,7 +110,7 @@ def test_the_readme_first_experiment_runs_as_written(repo_root: Path, tmp_path: 
         ["git", "diff", "-U0", "HEAD", "--", "params.yaml"], cwd=clone, capture_output=True, text=True
     )
     changed = [d for d in diff.stdout.splitlines() if d[:1] in "+-" and d[:3] not in ("+++", "---")]
-    assert [d.split("#")[0].strip() for d in changed] == ["-weight: 1.0", "+weight: 0.3"]  # DVC's rewrite: one line
+    assert [d[0] + d[1:].split("#")[0].strip() for d in changed] == ["-weight: 1.0", "+weight: 0.3"]  # one line
 
     moved = outputs["dvc metrics diff"]
     assert "reports/headline/mtl_contrast.json" in moved and "reports/headline/depth.json" not in moved
