@@ -1,5 +1,7 @@
 """DVC stage ``report``: collect every variant's evaluation into reports/results.md (tables with Δm against the
-single-task baselines, regulariser minus host, trivial floors) and reports/metrics.json (`dvc metrics show`).
+single-task baselines, regulariser minus host, trivial floors), reports/headline/<row>.json (the same table, one
+small file per row: the metrics `dvc metrics show` and `dvc exp show` lead with) and reports/metrics.json
+(everything, for tools).
 
 Inputs: params.yaml, runs/<variant>/eval/metrics.json for every variant, reports/floors.json.
 MLflow: adds ``val/delta_m`` (and ``val/delta_m_vs_host`` for regularised runs) to each variant's run, with

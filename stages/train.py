@@ -1,7 +1,10 @@
 """DVC stage ``train@<variant>``: train one variant (single-task baseline, host, or host + regulariser).
 
 Inputs: params.yaml (sections seed, data, model, loss, train, variants.<variant>), data/prepared/<data.name>/train.h5.
-Outputs: runs/<variant>/checkpoint.pt (resolved params, git commit, weights, optimiser, RNG), history.jsonl,
+DVC sees the params through runs/<variant>/recipe.json (stage ``recipe@<variant>``: only the keys that can change
+this variant), so an edit retrains only the variants it changes.
+Outputs: runs/<variant>/checkpoint.pt (resolved params, git commit, weights, optimiser, RNG), history.jsonl (one
+line per logged step, kept across resumes), history.csv (the same as a table, for ``dvc plots``),
 train_summary.json. A killed run resumes from its last checkpoint when re-run with unchanged params.
 MLflow (``mtc ui``): one run per training in experiment ``mtcontrast/<data.name>`` (id in runs/<variant>/
 mlflow_run.json) with params, per-step ``train/*`` metrics, tags, the checkpoint and the inference model.

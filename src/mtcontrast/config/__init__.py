@@ -51,6 +51,7 @@ __all__ = [
     "profile_overrides",
     "recipe_changes",
     "recipe_digest",
+    "variant_recipe",
     "validate",
     "resolve_variant",
 ]
@@ -260,9 +261,30 @@ _NOT_RECIPE_TRAIN = ("threads", "log_every", "checkpoint_every")
 
 
 def _recipe_tree(tree: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys of a resolved params tree that change what its training computes. With the regulariser off its
+    settings are inert, and only the loss weights of the run's own tasks are read (`losses.py`)."""
     out = {k: v for k, v in tree.items() if k not in _NOT_RECIPE}
     out["train"] = {k: v for k, v in dict(out.get("train", {})).items() if k not in _NOT_RECIPE_TRAIN}
+    loss = dict(out.get("loss", {}))
+    if loss:
+        if not dict(loss.get("contrast", {})).get("enabled", False):
+            loss["contrast"] = {"enabled": False}
+        tasks = dict(out.get("model", {})).get("tasks")
+        dataset = DATASETS.get(str(dict(out.get("data", {})).get("dataset")))
+        if tasks is None and dataset is not None:
+            tasks = dataset.tasks
+        if tasks is not None:
+            loss["weights"] = {t: w for t, w in dict(loss.get("weights", {})).items() if t in tasks}
+        out["loss"] = loss
     return out
+
+
+def variant_recipe(params: Params, name: str) -> dict[str, Any]:
+    """What variant ``name`` trains from: its resolved params minus every key that cannot change the weights. The
+    DVC stage ``recipe@<name>`` writes it to ``runs/<name>/recipe.json`` and ``train@<name>`` depends on that file
+    instead of on params.yaml, so an edit retrains exactly the variants it can change (``recipe_digest`` hashes the
+    same tree)."""
+    return _recipe_tree(resolve_variant(params, name).model_dump(mode="json"))
 
 
 def recipe_changes(before: Mapping[str, Any], after: Params) -> list[str]:

@@ -26,6 +26,16 @@ class RunPaths:
         return self.dir / "history.jsonl"
 
     @property
+    def history_table(self) -> Path:
+        """The same steps as ``history.jsonl`` as one CSV table (a format ``dvc plots`` reads), rewritten whole."""
+        return self.dir / "history.csv"
+
+    @property
+    def recipe(self) -> Path:
+        """``config.variant_recipe`` of the variant: the one params dependency of DVC's ``train@<variant>``."""
+        return self.dir / "recipe.json"
+
+    @property
     def summary(self) -> Path:
         return self.dir / "train_summary.json"
 

@@ -182,6 +182,27 @@ def _truncate_history(history: Path, step: int) -> None:
     history.write_text("".join(f"{line}\n" for line in kept))
 
 
+def write_history_table(history: Path, table: Path) -> Path | None:
+    """``history.jsonl`` as one CSV (``step`` first, then every logged key in first-seen order; a key a step lacks
+    is an empty cell): the format ``dvc plots show / diff`` reads (they reject JSON lines). Written to a temp name
+    and renamed; None when there is no history yet."""
+    import csv
+    import io
+
+    if not history.is_file():
+        return None
+    rows = [json.loads(line) for line in history.read_text().splitlines() if line]
+    columns = list(dict.fromkeys(k for row in rows for k in ("step", *row)))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    tmp = table.with_name(f".{table.name}.tmp-{os.getpid()}")
+    tmp.write_text(buf.getvalue())
+    tmp.replace(table)
+    return table
+
+
 def train_variant(
     params: Params,
     variant: str,
@@ -231,6 +252,8 @@ def _train(p: Params, variant: str, *, resume: bool, progress: bool, callbacks: 
             if env.is_main and progress:
                 print(f"{variant}: {ckpt_path} is complete for this recipe; nothing to train", flush=True)
             summary = json.loads(paths.summary.read_text()) if paths.summary.is_file() else {}
+            if env.is_main:
+                write_history_table(paths.history, paths.history_table)
             return TrainResult(
                 variant,
                 paths,
@@ -370,6 +393,7 @@ def _train(p: Params, variant: str, *, resume: bool, progress: bool, callbacks: 
     checkpoint(p.train.iterations)
     result = TrainResult(variant, paths, p.train.iterations, time.perf_counter() - t0, skipped, start, last_log)
     if env.is_main:
+        write_history_table(history, paths.history_table)
         paths.summary.write_text(
             json.dumps(
                 {

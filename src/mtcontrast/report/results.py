@@ -1,7 +1,10 @@
 """The results report: per-task metrics of every variant, Δm against the single-task baselines, the regulariser's
 effect (contrast minus the same run without it) and the trivial-predictor floors.
 
-Writes ``reports/results.md`` for people and ``reports/metrics.json`` for ``dvc metrics show / diff``.
+Writes ``reports/results.md`` for people, ``reports/metrics.json`` (everything, for tools: the flows, MLflow) and
+``reports/headline/<row>.json``: one small file per row of the results table (floor, each variant, each
+regulariser pair) with the same keys (``<task>.<primary metric>``, ``delta_m``), which is what ``dvc metrics show``,
+``dvc metrics diff`` and ``dvc exp show`` lead with: one row per file, so the table stays as narrow as results.md.
 """
 
 from __future__ import annotations
@@ -157,12 +160,46 @@ def render_markdown(params: Params, results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+HEADLINE_DIR = "headline"
+
+
+def headline_rows(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{row: {task: {primary metric: value}, "delta_m": value}}``: the results table of results.md as rows. A
+    variant's ``delta_m`` is against the single-task baselines; a regulariser pair's row (``<with>-<without>``)
+    holds the paired differences (with − without) and ``delta_m`` = Δm of the regularised run against its host."""
+    rows: dict[str, dict[str, Any]] = {}
+    if results.get("floors"):
+        rows["floor"] = {t: {DELTA_M_METRICS[t][0]: ms[DELTA_M_METRICS[t][0]]} for t, ms in results["floors"].items()}
+    for name, metrics in results["variants"].items():
+        row: dict[str, Any] = {t: {DELTA_M_METRICS[t][0]: ms[DELTA_M_METRICS[t][0]]} for t, ms in metrics.items()}
+        if name in results["delta_m"]:
+            row["delta_m"] = results["delta_m"][name]
+        rows[name] = row
+    for pair, diff in results["contrast_minus_host"].items():
+        rows[pair] = {**diff["per_task"], "delta_m": diff["delta_m_vs_host"]}
+    return rows
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    tmp.replace(path)
+
+
 def write_report(params: Params, out_dir: Path = Path("reports"), floors_path: Path | None = None) -> dict[str, Any]:
-    """Collect every variant's evaluation and write ``results.md`` + ``metrics.json`` under ``out_dir``."""
+    """Collect every variant's evaluation and write ``results.md``, ``metrics.json`` and ``headline/`` under
+    ``out_dir``."""
     evals = {name: load_eval(params, name) for name in params.variants}
     floors = json.loads(floors_path.read_text()) if floors_path and floors_path.is_file() else None
     results = build_results(params, evals, floors)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(results, indent=2))
+    headline = out_dir / HEADLINE_DIR
+    headline.mkdir(parents=True, exist_ok=True)
+    rows = headline_rows(results)
+    for stale in headline.glob("*.json"):
+        if stale.stem not in rows:
+            stale.unlink()
+    for name, row in rows.items():
+        _write_json(headline / f"{name}.json", row)
+    _write_json(out_dir / "metrics.json", results)
     (out_dir / "results.md").write_text(render_markdown(params, results))
     return results

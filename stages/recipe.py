@@ -1,0 +1,36 @@
+"""DVC stage ``recipe@<variant>``: write the params that can change this variant's trained weights.
+
+Inputs: params.yaml (every section a training reads). Output: runs/<variant>/recipe.json, the variant's resolved
+params minus what cannot change its weights (``mtcontrast.config.variant_recipe``: ``eval``, other variants, the
+speed-only train keys, the regulariser's settings when it is off, the loss weights of other tasks). ``train@<variant>``
+depends on this file, not on params.yaml, so DVC retrains a variant only when its own recipe changed:
+``dvc exp run -S loss.contrast.weight=0.3`` retrains ``mtl_contrast`` alone, ``-S eval.…`` retrains nothing.
+
+    dvc repro recipe@mtl_contrast       # or: python stages/recipe.py mtl_contrast
+"""
+
+import argparse
+import json
+import os
+
+from mtcontrast.config import load_params, variant_recipe
+from mtcontrast.errors import exit_on_user_error
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("variant", help="a key of `variants` in params.yaml")
+    args = parser.parse_args()
+    params = load_params("params.yaml")
+    path = params.train.run_paths(args.variant).recipe
+    text = json.dumps(variant_recipe(params, args.variant), indent=2, sort_keys=True) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    tmp.replace(path)
+    print(f"{path}: {len(text.splitlines())} lines")
+
+
+if __name__ == "__main__":
+    with exit_on_user_error("recipe"):
+        main()

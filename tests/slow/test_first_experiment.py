@@ -1,0 +1,150 @@
+"""The README's "Your first experiment", line by line, in a fresh clone on a tiny recipe (slow: ~5-8 min on 2 cores).
+
+The commands are read from the README section itself, so the walk and this test cannot drift apart. The clone's
+params.yaml gets the tiny recipe (two tasks, a few steps) through DVC's own ``-S`` rewrite and is committed; then
+``dvc repro`` stands in for ``make run`` (which would install a virtual environment of its own), and every line of
+the walk runs as written, with the clone's ``.venv`` a link to this one. ``mtc ui`` gets ``--port`` (a free port).
+
+    make test-slow        # or: .venv/bin/python -m pytest -m slow tests/slow/test_first_experiment.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mtcontrast.config import load_params
+
+# the tiny recipe of tests/conftest.py, on two tasks (no edge task: no odsF), in `dvc exp run -S` syntax
+TINY = [
+    "model.encoder.name=test_resnet",
+    "model.head_channels=16",
+    "model.fuse_channels=32",
+    "loss.contrast.anchors_per_image=16",
+    "loss.contrast.candidates=16",
+    "loss.contrast.proj_dim=16",
+    "scenes.image_size=[64,80]",
+    "scenes.train=8",
+    "scenes.val=4",
+    "train.crop_size=[64,80]",
+    "train.batch_size=2",
+    "train.iterations=4",
+    "train.log_every=1",
+    "train.checkpoint_every=2",
+    "train.threads=1",
+    "eval.batch_size=2",
+    "eval.workers=1",
+    "~variants.semseg",
+    "~variants.edge",
+    "variants.mtl.tasks=[depth,normals]",
+    "variants.mtl_contrast.tasks=[depth,normals]",
+]
+
+
+def readme_walk(readme: Path) -> list[str]:
+    """The commands of the first bash block under "## Your first experiment" (comments and blank lines dropped)."""
+    text = readme.read_text()
+    section = text.split("## Your first experiment", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert block, "README: no bash block in 'Your first experiment'"
+    lines = [line.split("  #", 1)[0].strip() for line in block.group(1).splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_the_readme_first_experiment_runs_as_written(repo_root: Path, tmp_path: Path) -> None:
+    from dvc.utils.hydra import apply_overrides
+
+    walk = readme_walk(repo_root / "README.md")
+    assert walk[0] == "source .venv/bin/activate" and walk[-1] == "mtc ui"
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo_root), str(clone)], check=True)
+    assert readme_walk(clone / "README.md") == walk
+    (clone / ".venv").symlink_to(Path(sys.prefix))
+    apply_overrides(str(clone / "params.yaml"), TINY)
+    params = load_params(clone / "params.yaml")
+    assert list(params.variants) == ["depth", "normals", "mtl", "mtl_contrast"]
+    ident = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "VIRTUAL_ENV")} | ident
+    for key, value in (("user.name", "t"), ("user.email", "t@t")):
+        subprocess.run(["git", "config", key, value], cwd=clone, check=True)
+    subprocess.run(["git", "commit", "-qam", "tiny recipe"], cwd=clone, check=True, env=env)
+
+    def bash(line: str) -> str:
+        out = subprocess.run(
+            ["bash", "-c", f"{walk[0]} && {line}"], cwd=clone, env=env, capture_output=True, text=True, timeout=1500
+        )
+        assert out.returncode == 0, f"{line} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+        return out.stdout + out.stderr
+
+    bash("dvc repro")  # what `make run` does once .venv is installed
+    outputs = {line: bash(line) for line in walk[1:-1]}
+
+    shown = outputs["dvc metrics show"]
+    assert max(map(len, shown.splitlines())) <= 120, shown
+    rows = {line.split()[0] for line in shown.splitlines()[1:]}
+    assert rows == {f"reports/headline/{r}.json" for r in ["floor", *params.variants, "mtl_contrast-mtl"]}
+
+    run = next(out for line, out in outputs.items() if line.startswith("dvc exp run"))
+    ran = re.findall(r"Running stage '([^']+)'", run)
+    assert [s for s in ran if s.startswith("train@")] == ["train@mtl_contrast"], ran  # the baselines, mtl: kept
+    assert {"evaluate@mtl_contrast", "report"} <= set(ran) and not {"evaluate@mtl", "prepare"} & set(ran)
+    assert "didn't change, skipping" in run
+    diff = subprocess.run(
+        ["git", "diff", "-U0", "HEAD", "--", "params.yaml"], cwd=clone, capture_output=True, text=True
+    )
+    changed = [d for d in diff.stdout.splitlines() if d[:1] in "+-" and d[:3] not in ("+++", "---")]
+    assert [d[0] + d[1:].split("#")[0].strip() for d in changed] == ["-weight: 1.0", "+weight: 0.3"]  # one line
+
+    moved = outputs["dvc metrics diff"]
+    assert "reports/headline/mtl_contrast.json" in moved and "reports/headline/depth.json" not in moved
+    exps = next(out for line, out in outputs.items() if line.startswith("dvc exp show"))
+    assert "lambda-0.3" in exps and "delta_m" in exps
+
+    page = clone / "dvc_plots" / "index.html"
+    html = page.read_text()
+    assert not re.search(r"<script[^>]*\bsrc=", html) and "vegaEmbed(" in html
+    specs = [json.loads(s) for s in re.findall(r"var spec = (\{.*?\});\n\s*vegaEmbed", html, re.S)]
+    assert len(specs) == len(params.variants)
+    for spec in specs:
+        assert {p["rev"] for p in spec["data"]["values"]} == {"HEAD", "lambda-0.3"}  # both experiments' curves
+        assert {int(p["step"]) for p in spec["data"]["values"]} == {1, 2, 3, 4}
+
+    port = _free_port()
+    ui = subprocess.Popen(
+        ["bash", "-c", f"{walk[0]} && exec {walk[-1]} --port {port}"],
+        cwd=clone,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline, seen = time.monotonic() + 240, ""
+        while time.monotonic() < deadline and f"http://127.0.0.1:{port}" not in seen:
+            line = ui.stdout.readline() if ui.stdout else ""
+            if not line and ui.poll() is not None:
+                break
+            seen += line
+        assert f"http://127.0.0.1:{port}" in seen, seen
+    finally:
+        if ui.poll() is None:
+            os.killpg(ui.pid, signal.SIGTERM)
+        ui.communicate(timeout=60)
