@@ -38,7 +38,14 @@ def _cmd_prepare(params: Params, args: argparse.Namespace) -> None:
 def _cmd_train(params: Params, args: argparse.Namespace) -> None:
     from mtcontrast.training import run_training
 
-    run_training(params, args.variant, source="cli:train", resume=not args.fresh, progress=not args.quiet)
+    run_training(
+        params,
+        args.variant,
+        source="cli:train",
+        resume=not args.fresh,
+        progress=not args.quiet,
+        log_checkpoint=args.log_checkpoint,
+    )
 
 
 def _cmd_evaluate(params: Params, args: argparse.Namespace) -> None:
@@ -156,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--variant", required=True, help="a key of `variants` in params.yaml, e.g. mtl_contrast")
         if name == "train":
             p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")
+            p.add_argument(
+                "--log-checkpoint",
+                action="store_true",
+                help="also store the resumable checkpoint (weights + optimiser state) in MLflow; default: weights only",
+            )
         if name == "report":
             p.add_argument("--out", default="reports", help="output folder (default: %(default)s)")
         if name == "score":

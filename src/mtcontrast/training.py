@@ -20,13 +20,21 @@ from mtcontrast.engine.trainer import TrainResult, check_can_train, train_varian
 
 
 def run_training(
-    params: Params, variant: str, *, source: str, resume: bool = True, progress: bool = True, **run_kw: Any
+    params: Params,
+    variant: str,
+    *,
+    source: str,
+    resume: bool = True,
+    progress: bool = True,
+    log_checkpoint: bool = False,
+    **run_kw: Any,
 ) -> TrainResult:
     """``train_variant`` inside the variant's MLflow run (FAILED on a crash); then the run's training artifacts.
 
     Bad inputs are refused before a run folder or an MLflow run exists; the run folder's lock is taken before the
     MLflow run is opened, so a second training of the same variant never writes into the first one's run.
-    ``source`` says who started it (``dvc:train``, ``cli:train``, ``flow:ablation``); ``run_kw`` go to
+    ``source`` says who started it (``dvc:train``, ``cli:train``, ``flow:ablation``); ``log_checkpoint`` also stores
+    the resumable checkpoint (with optimiser state) in MLflow, not only the weights; ``run_kw`` go to
     :func:`mtcontrast.tracking.tracked_run` (``parent_run_id``, ``run_name``, ``extra_tags``)."""
     from mtcontrast.tracking import configure, log_training_artifacts, tracked_run
 
@@ -40,7 +48,7 @@ def run_training(
             if not result.reused and main:
                 with tempfile.TemporaryDirectory() as tmp:
                     curves = _learning_curves(result, Path(tmp))
-                    log_training_artifacts(run, result, figures=curves)
+                    log_training_artifacts(run, result, figures=curves, log_checkpoint=log_checkpoint)
     return result
 
 

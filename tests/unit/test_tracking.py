@@ -324,20 +324,22 @@ def test_log_evaluation_logs_val_metrics_and_files(uri: str, tmp_path: Path) -> 
 
 
 def test_logged_inference_model_loads_and_reproduces_predictions(uri: str, tmp_path: Path) -> None:
-    import mlflow.pytorch
+    import mlflow.pyfunc
     import torch
 
+    from mtcontrast.engine.trained import Trained, load_trained
     from mtcontrast.models import build_model, export_inference
     from mtcontrast.tasks import dataset_spec
 
     params = _params(tmp_path, "model.head_channels=16", "model.fuse_channels=32")
     torch.manual_seed(0)
     host = build_model(params.model, dataset_spec("nyudv2")).train()
+    trained = Trained(host, params, tmp_path / "checkpoint.pt", "mtl", 7, {})
     with tracking.tracked_run(params, "mtl", source="test", run_dir=tmp_path / "runs" / "mtl") as cb:
         example = torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(1))
-        info = tracking.log_inference_model(cb.run_id, cb.experiment_id, host, example)
+        info = tracking.log_inference_model(cb.run_id, cb.experiment_id, trained, example)
     assert host.training  # logged in eval mode, the caller's mode restored
-    host = export_inference(host)
+    host = export_inference(host).eval()
     c = tracking.client()
     run = c.get_run(cb.run_id)
     assert run.data.tags["mtc.model_uri"] == info.model_uri
@@ -353,12 +355,19 @@ def test_logged_inference_model_loads_and_reproduces_predictions(uri: str, tmp_p
         "normals": (-1, 3, -1, -1),
         "edge": (-1, 1, -1, -1),
     }
+    # the weights are stored once: the logged model's weights-only host.pt, no pickled module beside it
+    stored = sorted(p.name for p in Path(model.artifact_location.removeprefix("file://")).rglob("*") if p.is_file())
+    assert "host.pt" in stored and not [n for n in stored if n.endswith((".pth", ".pt")) and n != "host.pt"]
 
-    loaded = mlflow.pytorch.load_model(info.model_uri)
-    assert not loaded.training and loaded.tasks == host.tasks
     image = torch.randn(2, 3, 96, 128, generator=torch.Generator().manual_seed(2))  # another size than logged
     with torch.no_grad():
-        want, got = host(image)["final"], loaded(image)["final"]
+        want = host(image)["final"]
+    got = mlflow.pyfunc.load_model(info.model_uri).predict(image.numpy())
+    assert sorted(got) == sorted(host.tasks)
     for task in host.tasks:
-        assert got[task].shape == want[task].shape and torch.equal(got[task], want[task])
-    assert np.isfinite(got["depth"].numpy()).all()
+        assert got[task].shape == tuple(want[task].shape) and np.array_equal(got[task], want[task].numpy())
+    safe = load_trained(tracking.host_file(cb.run_id, tmp_path / "dl"))  # weights_only: runs no stored code
+    assert safe.variant == "mtl" and safe.step == 7
+    with torch.no_grad():
+        again = safe.host(image)["final"]
+    assert all(torch.equal(again[t], want[t]) for t in want)

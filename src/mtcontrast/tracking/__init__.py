@@ -9,7 +9,13 @@ results.md). Rank 0 only. The entry points that train / evaluate inside a run ar
 :func:`mtcontrast.training.run_training` and :func:`mtcontrast.evaluation.run_evaluation`.
 """
 
-from mtcontrast.tracking.artifacts import log_evaluation, log_inference_model, log_report, log_training_artifacts
+from mtcontrast.tracking.artifacts import (
+    host_file,
+    log_evaluation,
+    log_inference_model,
+    log_report,
+    log_training_artifacts,
+)
 from mtcontrast.tracking.runs import (
     MlflowCallback,
     end_parent_run,
@@ -29,6 +35,7 @@ __all__ = [
     "end_parent_run",
     "experiment_for",
     "experiment_name",
+    "host_file",
     "is_main_process",
     "log_evaluation",
     "log_inference_model",
