@@ -82,7 +82,8 @@ def test_ablation_flow_nests_two_children_under_one_parent(
     children = sorted(
         (r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id), key=lambda r: r.info.run_name
     )
-    assert [r.info.run_name for r in children] == ["weight-0.5", "weight-1.0"]
+    names = [r.info.run_name for r in children]  # the studied variant, seed, λ, then the tiny recipe's deltas
+    assert [n.split("·")[:3] for n in names] == [["mtl_contrast", "s0", "λ0.5"], ["mtl_contrast", "s0", "λ1"]]
     assert len(runs) == 3
     for child, weight in zip(children, ("0.5", "1.0")):
         assert child.info.status == "FINISHED"

@@ -81,7 +81,7 @@ def test_tracked_run_logs_params_tags_and_batched_metrics(uri: str, tmp_path: Pa
         assert c.get_run(cb.run_id).info.status == "RUNNING"
     run = c.get_run(cb.run_id)
     assert run.info.status == "FINISHED"
-    assert run.info.run_name == "mtl_contrast"
+    assert run.info.run_name == "mtl_contrast·s0·lr=0.002"  # variant, seed, what differs (test_run_names.py)
     history = c.get_metric_history(cb.run_id, "train/loss")
     assert [(m.step, m.value) for m in history] == [(10, 0.3), (20, 0.15), (30, 0.1)]
     assert [m.value for m in c.get_metric_history(cb.run_id, "train/contrast/semseg_from_depth")] == [0.5] * 3

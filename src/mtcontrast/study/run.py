@@ -71,13 +71,16 @@ def run_child(run_dir: Path, parent_run_id: str | None, source: str = SOURCE) ->
     params = load_params(files.params)
 
     import mtcontrast._compat  # noqa: F401  (torchvision guard before timm / mlflow.pytorch)
+    from mtcontrast.config import resolve_variant
     from mtcontrast.evaluation import run_evaluation
     from mtcontrast.tracking import run_id_of
+    from mtcontrast.tracking.names import run_name
     from mtcontrast.training import run_training
 
     name = meta["name"]
     tags = {"ablation.grid": meta["grid"], "ablation.setting": meta["setting"], "ablation.child": name}
-    run = {"parent_run_id": parent_run_id, "run_name": name, "extra_tags": tags}  # the same run for both
+    label = run_name(resolve_variant(params, name), name, label=params.ablation.variant)  # mtl_contrast·s1·λ0.3
+    run = {"parent_run_id": parent_run_id, "run_name": label, "extra_tags": tags}  # the same run for both
     trained = run_training(params, name, source=source, progress=False, **run)
     evaluated = run_evaluation(params, name, source=source, progress=False, **run)
     result = ChildResult(
