@@ -7,6 +7,7 @@ mtc evaluate --variant mtl_contrast
 mtc report                    # reports/results.md + reports/metrics.json (floors included when present)
 mtc score --prepared data/prepared/nyudv2/val.h5 --pred my_invpt_outputs/   # score any model's exports
 mtc ui --port 5000            # MLflow UI over every tracked run (Ctrl-C stops it)
+mtc gc                        # free the space of runs deleted in the MLflow UI
 mtc ablate --grid 'loss.contrast.weight=[0.3, 1]' --grid 'seed=[0, 1]'   # Prefect ablation flow (params: ablation)
 mtc <command> -S data.dataset=pascal_context -S data.root=/data/PASCALContext
 mtc train --variant mtl_contrast --profile profiles/paper_nyudv2.yaml   # a paper recipe: params.yaml + its deltas
@@ -75,6 +76,20 @@ def _cmd_ui(params: Params, args: argparse.Namespace) -> None:
         sys.exit(code)
 
 
+def _cmd_gc(params: Params, args: argparse.Namespace) -> None:
+    from mtcontrast.tracking.gc import GcError, collect_garbage
+
+    try:
+        result = collect_garbage(older_than=args.older_than)
+    except GcError as err:
+        sys.exit(f"mtc gc: error: {err}")
+    mb = 1024 * 1024
+    print(
+        f"mtc gc: removed {len(result.runs)} deleted run(s) and {len(result.models)} logged model(s); "
+        f"store {result.bytes_before / mb:.1f} MB -> {result.bytes_after / mb:.1f} MB ({result.freed / mb:.1f} MB freed)"
+    )
+
+
 def _cmd_ablate(params: Params, args: argparse.Namespace) -> None:
     from mtcontrast.study import AblationChildError, parse_grid
     from pipelines.ablation import ablation  # installed beside mtcontrast: works from any directory
@@ -117,6 +132,7 @@ COMMANDS: dict[str, tuple[Callable[[Params, argparse.Namespace], None], str]] = 
     "report": (_cmd_report, "write reports/results.md and reports/metrics.json from all evaluated variants"),
     "score": (_cmd_score, "score saved predictions (protocol export formats) against a prepared split"),
     "ablate": (_cmd_ablate, "run the Prefect ablation flow: grid children as MLflow runs under one parent, summary"),
+    "gc": (_cmd_gc, "free the disk space of runs deleted in the MLflow UI (mlflow gc + their models + VACUUM)"),
     "ui": (_cmd_ui, "open the MLflow UI on the project's runs (mlruns/mlflow.db) at http://127.0.0.1:PORT"),
     "profile": (_cmd_profile, "print a profile's deltas as -S arguments, for `dvc exp run $(mtc profile FILE)`"),
 }
@@ -185,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
             )
             p.add_argument("--name", default=None, help="grid name: folders and parent run (default: ablation.name)")
             p.add_argument("--max-parallel", type=int, default=None, help="children at once (ablation.max_parallel)")
+        if name == "gc":
+            p.add_argument("--older-than", default=None, help="only runs deleted at least this long ago, e.g. 30d")
         if name == "ui":
             p.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default: %(default)s)")
     return parser

@@ -371,3 +371,42 @@ def test_logged_inference_model_loads_and_reproduces_predictions(uri: str, tmp_p
     with torch.no_grad():
         again = safe.host(image)["final"]
     assert all(torch.equal(again[t], want[t]) for t in want)
+
+
+def test_gc_frees_the_files_of_deleted_runs_and_keeps_the_others(uri: str, tmp_path: Path) -> None:
+    import torch
+
+    from mtcontrast.engine.trained import Trained
+    from mtcontrast.models import build_model
+    from mtcontrast.tasks import dataset_spec
+    from mtcontrast.tracking.gc import collect_garbage
+
+    params = _params(tmp_path, "model.head_channels=16", "model.fuse_channels=32")
+    host = build_model(params.model, dataset_spec("nyudv2"))
+    runs = {}
+    for variant in ("mtl", "mtl_contrast"):
+        with tracking.tracked_run(params, variant, source="test", run_dir=tmp_path / "runs" / variant) as cb:
+            tracking.log_inference_model(
+                cb.run_id, cb.experiment_id, Trained(host, params, tmp_path, variant, 1, {}), torch.zeros(1, 3, 64, 96)
+            )
+        runs[variant] = cb.run_id
+    c = tracking.client()
+    model_dirs = {v: Path(tracking.host_file(r, tmp_path / "dl" / v)) for v, r in runs.items()}
+    stored = {
+        v: Path(c.get_logged_model(c.get_run(r).outputs.model_outputs[0].model_id).artifact_location[len("file://") :])
+        for v, r in runs.items()
+    }
+    assert all((d / "host.pt").is_file() or any(d.rglob("host.pt")) for d in stored.values())
+    weights = model_dirs["mtl"].stat().st_size
+    assert weights > 1_000_000
+
+    nothing = collect_garbage()  # no deleted run: nothing goes
+    assert nothing.runs == [] and nothing.models == [] and all(d.is_dir() for d in stored.values())
+    c.delete_run(runs["mtl"])  # what the UI's "Delete" does: only a lifecycle stage
+    result = collect_garbage()
+    assert result.runs == [runs["mtl"]] and len(result.models) == 1
+    assert not stored["mtl"].exists() and any(stored["mtl_contrast"].rglob("host.pt"))
+    assert result.freed >= weights  # the weights' bytes came back
+    with pytest.raises(MlflowException):
+        c.get_run(runs["mtl"])
+    assert c.get_run(runs["mtl_contrast"]).info.lifecycle_stage == "active"

@@ -96,10 +96,7 @@ def run_name(resolved: Params, variant: str, label: str | None = None, defaults:
     seed and up to :data:`MAX_TERMS` recipe keys that differ from the defaults (``+N`` for the rest)."""
     changed = differing_keys(resolved, variant, defaults)
     short = short_keys(list(changed)) | {k: v for k, v in ALIASES.items() if k in changed}
-    terms = [
-        f"{SYMBOLS[k]}{_compact(v)}" if k in SYMBOLS else f"{short[k]}={_compact(v)}"
-        for k, v in changed.items()
-    ]
+    terms = [f"{SYMBOLS[k]}{_compact(v)}" if k in SYMBOLS else f"{short[k]}={_compact(v)}" for k, v in changed.items()]
     terms.sort(key=lambda t: not t.startswith(tuple(SYMBOLS.values())))  # λ first: the setting most often varied
     shown = terms[:MAX_TERMS] + ([f"+{len(terms) - MAX_TERMS}"] if len(terms) > MAX_TERMS else [])
     return SEP.join([label or variant, f"s{resolved.seed}", *shown])
