@@ -65,10 +65,10 @@ def _cmd_report(params: Params, args: argparse.Namespace) -> None:
 
 
 def _cmd_ui(params: Params, args: argparse.Namespace) -> None:
-    from mtcontrast.tracking import UiError, serve_ui
+    from mtcontrast.tracking import UiError, experiment_name, serve_ui
 
     try:
-        code = serve_ui(port=args.port)
+        code = serve_ui(port=args.port, experiment=experiment_name(params))
     except UiError as err:
         print(f"mtc ui: error: {err}", file=sys.stderr)
         code = 2
