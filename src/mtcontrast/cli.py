@@ -5,6 +5,7 @@ mtc prepare --limit 20        # raw layout -> validated data/prepared/<name>/{tr
 mtc train --variant mtl_contrast
 mtc evaluate --variant mtl_contrast
 mtc report                    # reports/results.md + reports/metrics.json (floors included when present)
+mtc predict --variant mtl_contrast --out preds/mtl_contrast   # export predictions in the protocol files
 mtc score --prepared data/prepared/nyudv2/val.h5 --pred my_invpt_outputs/   # score any model's exports
 mtc ui --port 5000            # MLflow UI over every tracked run (Ctrl-C stops it)
 mtc gc                        # free the space of runs deleted in the MLflow UI
@@ -102,19 +103,22 @@ def _cmd_ablate(params: Params, args: argparse.Namespace) -> None:
 
 def _cmd_score(params: Params, args: argparse.Namespace) -> None:
     import json
+    from pathlib import Path
 
-    from mtcontrast.metrics import score_folder
+    from mtcontrast.evaluation import score_predictions
 
-    result = score_folder(
-        args.prepared,
-        args.pred,
-        tasks=args.task or None,
-        protocol=args.protocol,
-        edge_thin=params.eval.edge_thin,
-        edge_gt=params.eval.edge_gt,
-        edge_matcher=params.eval.edge_matcher,
-    )
+    result = score_predictions(params, Path(args.prepared), Path(args.pred), tasks=args.task, protocol=args.protocol)
     print(json.dumps(result, indent=2))
+
+
+def _cmd_predict(params: Params, args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from mtcontrast.evaluation import export_predictions
+
+    manifest = export_predictions(params, args.variant, Path(args.out), split=args.split, progress=not args.quiet)
+    print(f"{manifest['images']} {args.split} predictions of {args.variant} (step {manifest['step']}) in {args.out}/")
+    print(f"score them: {manifest['score']}")
 
 
 def _cmd_profile(params: Params, args: argparse.Namespace) -> None:
@@ -130,7 +134,8 @@ COMMANDS: dict[str, tuple[Callable[[Params, argparse.Namespace], None], str]] = 
     "train": (_cmd_train, "train one variant (params: variants.<name>); resumes an interrupted run"),
     "evaluate": (_cmd_evaluate, "score a trained variant on val at native resolution (params: eval)"),
     "report": (_cmd_report, "write reports/results.md and reports/metrics.json from all evaluated variants"),
-    "score": (_cmd_score, "score saved predictions (protocol export formats) against a prepared split"),
+    "predict": (_cmd_predict, "export a trained variant's predictions in the files `mtc score` reads"),
+    "score": (_cmd_score, "score saved predictions (protocol export formats) against a prepared split (params: eval)"),
     "ablate": (_cmd_ablate, "run the Prefect ablation flow: grid children as MLflow runs under one parent, summary"),
     "gc": (_cmd_gc, "free the disk space of runs deleted in the MLflow UI (mlflow gc + their models + VACUUM)"),
     "ui": (_cmd_ui, "open the MLflow UI on the project's runs (mlruns/mlflow.db) at http://127.0.0.1:PORT"),
@@ -175,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "prepare":
             p.add_argument("--limit", type=int, default=None, help="keep the first N ids of each split")
             p.add_argument("--force", action="store_true", help="rewrite the HDF5 even when it looks up to date")
-        if name in ("train", "evaluate"):
+        if name in ("train", "evaluate", "predict"):
             p.add_argument("--variant", required=True, help="a key of `variants` in params.yaml, e.g. mtl_contrast")
         if name == "train":
             p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")
@@ -186,11 +191,18 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "report":
             p.add_argument("--out", default="reports", help="output folder (default: %(default)s)")
+        if name == "predict":
+            p.add_argument("--split", default="val", choices=("train", "val"), help="default: %(default)s")
+            p.add_argument("--out", required=True, help="output folder: <out>/<task>/<id>.png|.npy")
         if name == "score":
             p.add_argument("--prepared", required=True, help="prepared split, e.g. data/prepared/nyudv2/val.h5")
             p.add_argument("--pred", required=True, help="folder with <task>/<id>.png|.npy predictions")
             p.add_argument("--task", action="append", help="score only this task (repeatable)")
-            p.add_argument("--protocol", default=None, help="saliency protocol: invpt | atrc | mtinet")
+            p.add_argument(
+                "--protocol",
+                default=None,
+                help="a saliency (invpt | atrc | mtinet) or edge (nms | plain) variant; default: the eval params'",
+            )
         if name == "ablate":
             p.add_argument(
                 "--grid",
