@@ -52,10 +52,12 @@ from mtcontrast.study import (
 
 @task(cache_policy=NO_CACHE, task_run_name="child-{run_dir.name}")
 def train_evaluate_child(run_dir: Path, parent_run_id: str, threads: int, tracking_uri: str | None) -> ChildResult:
-    """Train + evaluate one child in its own process (log: ``<run_dir>/child.log``); never retried or cached."""
-    result = spawn_child(run_dir, parent_run_id, threads=threads, tracking_uri=tracking_uri)
+    """Train + evaluate one child in its own process (log: ``<run_dir>/child.log``, also streamed into this task's
+    log: training progress every few steps); never retried or cached."""
+    logger = get_run_logger()
+    result = spawn_child(run_dir, parent_run_id, threads=threads, tracking_uri=tracking_uri, on_line=logger.info)
     shown = "  ".join(f"{k}={v:.4g}" for k, v in primary_metrics(result.metrics).items())
-    get_run_logger().info("%s (%s) in %.0f s: %s", result.name, result.setting, result.seconds, shown)
+    logger.info("%s (%s) in %.0f s: %s", result.name, result.setting, result.seconds, shown)
     return result
 
 

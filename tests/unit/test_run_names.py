@@ -42,6 +42,14 @@ def test_run_names_carry_variant_seed_and_the_recipe_keys_that_differ() -> None:
     params = load_params("params.yaml", ["loss.contrast.weight=0.3", "seed=1"])
     params = params.model_copy(update={"variants": {child: params.variants["mtl_contrast"]}})
     assert run_name(resolve_variant(params, child), child, label="mtl_contrast") == "mtl_contrast·s1·λ0.3"
+    # ... with its grid keys shown even at their default value (λ = 1 is params.yaml's)
+    grid = ["loss.contrast.enabled", "loss.contrast.weight", "seed"]
+    params = load_params("params.yaml", ["train.lr=0.01"])
+    params = params.model_copy(update={"variants": {child: params.variants["mtl_contrast"]}})
+    assert (
+        run_name(resolve_variant(params, child), child, "mtl_contrast", always=grid)
+        == "mtl_contrast·s0·enabled=true·λ1·lr=0.01"
+    )
 
 
 def _metrics(miou: float, rmse: float) -> dict[str, dict[str, float]]:

@@ -91,12 +91,23 @@ def _compact(value: Any) -> str:
     return format_value(value)
 
 
-def run_name(resolved: Params, variant: str, label: str | None = None, defaults: Params | None = None) -> str:
+def run_name(
+    resolved: Params,
+    variant: str,
+    label: str | None = None,
+    defaults: Params | None = None,
+    always: Sequence[str] = (),
+) -> str:
     """``<label>·s<seed>[·<key>=<value>…]``, e.g. ``mtl_contrast·s1·λ0.3``: ``label`` (default ``variant``), the
-    seed and up to :data:`MAX_TERMS` recipe keys that differ from the defaults (``+N`` for the rest)."""
+    seed and up to :data:`MAX_TERMS` recipe keys that differ from the defaults (``+N`` for the rest). Keys in
+    ``always`` (an ablation's grid keys) come first, even where they equal the default."""
     changed = differing_keys(resolved, variant, defaults)
-    short = short_keys(list(changed)) | {k: v for k, v in ALIASES.items() if k in changed}
-    terms = [f"{SYMBOLS[k]}{_compact(v)}" if k in SYMBOLS else f"{short[k]}={_compact(v)}" for k, v in changed.items()]
-    terms.sort(key=lambda t: not t.startswith(tuple(SYMBOLS.values())))  # λ first: the setting most often varied
+    tree = resolved.model_dump(mode="json")
+    first = {k: _lookup(tree, k) for k in always if k != SEED_KEY}
+    rest = {k: v for k, v in changed.items() if k not in first}
+    rest = dict(sorted(rest.items(), key=lambda kv: kv[0] not in SYMBOLS))  # λ first: the setting most often varied
+    ordered = {**first, **rest}
+    short = short_keys(list(ordered)) | {k: v for k, v in ALIASES.items() if k in ordered}
+    terms = [f"{SYMBOLS[k]}{_compact(v)}" if k in SYMBOLS else f"{short[k]}={_compact(v)}" for k, v in ordered.items()]
     shown = terms[:MAX_TERMS] + ([f"+{len(terms) - MAX_TERMS}"] if len(terms) > MAX_TERMS else [])
     return SEP.join([label or variant, f"s{resolved.seed}", *shown])
