@@ -14,7 +14,6 @@ from mtcontrast.cli import main
 from mtcontrast.config import Params
 from mtcontrast.data import prepare_dataset
 from mtcontrast.engine.evaluator import evaluate_variant
-from mtcontrast.engine.trainer import train_variant
 from mtcontrast.scenes import generate_scenes
 
 if TYPE_CHECKING:
@@ -23,17 +22,29 @@ if TYPE_CHECKING:
 
 @pytest.mark.timeout(600)
 def test_predict_then_score_equals_the_pipeline_evaluator(
-    tiny_recipe: TinyRecipe, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_recipe: TinyRecipe, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from mlflow import MlflowClient
+
     # eval.edge_threshold_step=5: a reduced threshold set that `mtc score` must honour (it used to score all 101)
     params = tiny_recipe.at(tmp_path, "eval.edge_threshold_step=5", "eval.limit=3")
     generate_scenes(params.scenes, progress=False)
     prepare_dataset(params.data, progress=False)
-    train_variant(params, "mtl", progress=False)
+    params_file = tiny_recipe.write(tmp_path / "params.yaml", params)
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    # trained through `mtc train`, asked to keep the resumable checkpoint in MLflow too (default: weights only)
+    assert main(["train", "--params", str(params_file), "--variant", "mtl", "--log-checkpoint", "-q"]) == 0
+    (run,) = MlflowClient(uri).search_runs(
+        [MlflowClient(uri).get_experiment_by_name("mtcontrast/scenes_nyudv2").experiment_id]
+    )
+    assert [a.path for a in MlflowClient(uri).list_artifacts(run.info.run_id, "checkpoint")] == [
+        "checkpoint/checkpoint.pt"
+    ]
+    assert run.info.run_name.startswith("mtl·s0·")
     expected = evaluate_variant(params, "mtl", progress=False).metrics
     assert set(expected) == {"semseg", "depth", "normals", "edge"}
-
-    params_file = tiny_recipe.write(tmp_path / "params.yaml", params)
     out = tmp_path / "preds"
     assert main(["predict", "--params", str(params_file), "--variant", "mtl", "--out", str(out), "-q"]) == 0
     manifest = json.loads((out / "predictions.json").read_text())
