@@ -4,8 +4,10 @@ One store (:func:`configure`: ``sqlite:///mlruns/mlflow.db``, artifacts in ``mlr
 ``MLFLOW_TRACKING_URI``), one experiment per prepared dataset (:func:`experiment_for`), one run per training of a
 variant (:func:`tracked_run`, which the evaluation and report re-open to add ``val/*`` and Δm). Logged: flattened
 resolved params; ``train/*`` per step; ``val/<task>/<metric>``, ``val/delta_m``; tags (git commit, source, data
-fingerprint, host, encoder, variant, profile); artifacts (checkpoint, inference model, per-image Parquet, figures,
-results.md). Rank 0 only. The entry points that train / evaluate inside a run are
+fingerprint, host, encoder, variant, profile); artifacts (the inference model with the weights stored once, the
+resumable checkpoint only on request, per-image Parquet, figures, results.md). Run names say variant, seed and what
+differs from the defaults (:mod:`~mtcontrast.tracking.names`); ``mtc gc`` frees deleted runs' space
+(:mod:`~mtcontrast.tracking.gc`). Rank 0 only. The entry points that train / evaluate inside a run are
 :func:`mtcontrast.training.run_training` and :func:`mtcontrast.evaluation.run_evaluation`.
 """
 
