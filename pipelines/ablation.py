@@ -38,6 +38,7 @@ from mtcontrast.config.ablation import AblationParams
 from mtcontrast.study import (
     AblationChildError,
     ChildResult,
+    child_deltas,
     child_threads,
     parse_grid,
     plan_ablation,
@@ -51,10 +52,12 @@ from mtcontrast.study import (
 
 @task(cache_policy=NO_CACHE, task_run_name="child-{run_dir.name}")
 def train_evaluate_child(run_dir: Path, parent_run_id: str, threads: int, tracking_uri: str | None) -> ChildResult:
-    """Train + evaluate one child in its own process (log: ``<run_dir>/child.log``); never retried or cached."""
-    result = spawn_child(run_dir, parent_run_id, threads=threads, tracking_uri=tracking_uri)
+    """Train + evaluate one child in its own process (log: ``<run_dir>/child.log``, also streamed into this task's
+    log: training progress every few steps); never retried or cached."""
+    logger = get_run_logger()
+    result = spawn_child(run_dir, parent_run_id, threads=threads, tracking_uri=tracking_uri, on_line=logger.info)
     shown = "  ".join(f"{k}={v:.4g}" for k, v in primary_metrics(result.metrics).items())
-    get_run_logger().info("%s (%s) in %.0f s: %s", result.name, result.setting, result.seconds, shown)
+    logger.info("%s (%s) in %.0f s: %s", result.name, result.setting, result.seconds, shown)
     return result
 
 
@@ -69,6 +72,33 @@ def train_children(
         future.wait()
         results.append(future.result() if future.state.is_completed() else None)
     return results
+
+
+@task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def log_child_deltas(params: Params, children: list[ChildResult]) -> dict[str, dict[str, float]]:
+    """Δm vs host (paired by seed) and, when the DVC pipeline's single-task variants in ``train.runs_dir`` are
+    evaluated, Δm against them, into each child's MLflow run (``val/delta_m_vs_host``, ``val/delta_m``)."""
+    from mtcontrast.report.results import load_eval, single_task_baselines
+    from mtcontrast.tracking import client
+    from mtcontrast.tracking.runs import log_metrics
+
+    evals = {}
+    for name, variant in params.variants.items():
+        if variant.is_single_task() and params.train.run_paths(name).metrics.is_file():
+            evals[name] = load_eval(params, name)
+    baselines = single_task_baselines(params, evals)
+    deltas = child_deltas(children, baselines)
+    for child in children:
+        if child.run_id and deltas.get(child.name):
+            log_metrics(child.run_id, deltas[child.name], step=params.train.iterations)
+            if "val/delta_m" in deltas[child.name]:
+                client().set_tag(child.run_id, "mtc.delta_m_baselines", str(params.train.runs_dir))
+    get_run_logger().info(
+        "Δm logged for %d children (single-task baselines: %s)",
+        sum(bool(d) for d in deltas.values()),
+        ", ".join(sorted(baselines)) or f"none evaluated in {params.train.runs_dir}",
+    )
+    return deltas
 
 
 @task(cache_policy=NO_CACHE)
@@ -156,6 +186,7 @@ def ablation(
         )
         finished = [r for r in results if r is not None]
         failed = [plan.name for plan, r in zip(plans, results) if r is None]
+        log_child_deltas(params, finished)
         title = f"Ablation {cfg.name}: {cfg.variant} on {params.data.name}"
         paths = write_summary(finished, Path(cfg.out_dir) / cfg.name, title, failed=failed)
         publish_summary(cfg, paths, parent)

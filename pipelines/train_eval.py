@@ -1,10 +1,20 @@
 """Prefect flow ``train-eval``: the DVC pipeline (``dvc.yaml``), run as DVC commands, one Prefect task each.
 
-DVC owns the dependency graph; Prefect only sequences the commands, shows their progress, retries the I/O steps
-and schedules the flow (``pipelines/schedule.py``). Without overrides the tasks are ``dvc repro prepare``, then
-``dvc repro train@<v> evaluate@<v>`` per variant, then ``dvc repro`` (floors, report, figures), so ``dvc.lock``
-records every output and ``dvc status`` is clean afterwards. With ``-S`` overrides it is one ``dvc exp run -S …``
-(an experiment ``dvc exp show`` lists; DVC writes the values into params.yaml, as it does on the command line).
+DVC owns the dependency graph; Prefect only orders the commands, runs independent ones side by side, shows their
+progress, retries the I/O steps and schedules the flow (``pipelines/schedule.py``). Without overrides the tasks are
+``dvc repro prepare``, then per variant ``dvc repro --single-item train@<v>`` and ``... evaluate@<v>`` (two tasks
+named ``<v> · train`` / ``<v> · evaluate``, nested in the task ``<v>``: the UI groups them by variant), then
+``dvc repro`` (floors, report, figures), so ``dvc.lock`` records every output and ``dvc status`` is clean afterwards.
+With ``-S`` overrides it is one ``dvc exp run -S …`` (an experiment ``dvc exp show`` lists; DVC writes the values
+into params.yaml, as it does on the command line).
+
+**Variants run concurrently** (``max_parallel``, default: one per CPU core, each with ``cores / max_parallel`` torch
+threads). DVC supports that for independent stages (dvc.org/doc/command-reference/repro, "Parallel stage
+execution"): a ``dvc repro`` holds the repository lock only while it collects and commits stages, not while a
+stage's command runs. Two details make it work: ``--single-item`` (without it every ``dvc repro train@v`` also
+checks ``prepare`` upstream and asks for a write lock on its output, which the other runs hold a read lock on:
+"data is busy", treeverse/dvc#5795, #11054), and a retry when two commands reach the repository lock at the same
+moment ("Unable to acquire lock", treeverse/dvc#10465; nothing has run when DVC says so, so repeating is safe).
 
 Inputs: the DVC project in ``repo_dir`` (params.yaml, dvc.yaml, the raw data). Outputs: what ``dvc.yaml`` declares
 (``runs/<variant>/``, ``reports/{results.md,metrics.json,floors.json,figures/}``), the MLflow runs the stages
@@ -18,7 +28,7 @@ record, and ``reports/results.md`` as the Prefect markdown artifact ``results-<d
 Overrides and variant names are checked against the params schema before any DVC command runs, so a typo never
 reaches params.yaml. Only ``prepare`` and the final ``dvc repro`` are retried (data and report I/O; DVC re-runs
 only what did not finish); training and evaluation never are (a killed training resumes from its checkpoint on the
-next run). The commands run one after another: DVC locks the repository for the length of each.
+next run). A failed variant does not stop the others; the flow then fails naming it, without the final ``dvc repro``.
 """
 
 from __future__ import annotations
@@ -26,8 +36,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,12 +49,15 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from mtcontrast.config import load_params, resolve_variant
 
 PARAMS_FILE = "params.yaml"  # DVC's default params file: the one dvc.yaml reads
 REPORTS = Path("reports")  # where dvc.yaml's floors / report / figures stages write
 LOG_TAIL = 40  # lines of a failed command's output in the error
+LOCK_MARKERS = ("unable to acquire lock", "is busy, it is being blocked by")  # DVC's repository / rwlock refusals
+LOCK_RETRIES = 40  # ~3 min of waiting for another command's lock
 
 
 class DvcCommandError(RuntimeError):
@@ -51,11 +66,13 @@ class DvcCommandError(RuntimeError):
 
 @dataclass(frozen=True)
 class Step:
-    """One DVC command of the flow: its Prefect task name, arguments after ``dvc`` and whether a retry is safe."""
+    """One DVC command of the flow: its Prefect task name, arguments after ``dvc``, whether a retry is safe and the
+    variant it belongs to (its steps run in order, concurrently with other variants')."""
 
     name: str
     args: tuple[str, ...]
     retry: bool = False
+    variant: str | None = None
 
     @property
     def command(self) -> str:
@@ -67,10 +84,11 @@ def plan_steps(
 ) -> list[Step]:
     """The DVC commands of one flow run, in order (pure: tested without DVC).
 
-    ``dvc repro prepare``, ``dvc repro train@<v> evaluate@<v>`` for each of ``variants`` (one task each, so the
-    Prefect UI shows progress), then ``dvc repro`` for the rest. ``subset``: ``variants`` are not all of params, so
-    no final ``dvc repro`` (it would train the others). ``overrides`` or an ``exp_name`` make it one
-    ``dvc exp run`` (a subset's ``evaluate@`` stages as its targets): DVC runs an experiment as one command."""
+    ``dvc repro prepare``, ``dvc repro --single-item train@<v>`` and ``... evaluate@<v>`` for each of ``variants``
+    (their ``variant`` set: the flow runs variants concurrently), then ``dvc repro`` for the rest. ``subset``:
+    ``variants`` are not all of params, so no final ``dvc repro`` (it would train the others). ``overrides`` or an
+    ``exp_name`` make it one ``dvc exp run`` (a subset's ``evaluate@`` stages as its targets): DVC runs an
+    experiment as one command."""
     if overrides or exp_name:
         args = ["exp", "run", *(a for o in overrides for a in ("-S", o))]
         if exp_name:
@@ -78,42 +96,81 @@ def plan_steps(
         args += [f"evaluate@{v}" for v in variants] if subset else []
         return [Step("dvc-exp-run", tuple(args))]
     steps = [Step("dvc-repro-prepare", ("repro", "prepare"), retry=True)]
-    steps += [Step(f"dvc-repro-{v}", ("repro", f"train@{v}", f"evaluate@{v}")) for v in variants]
+    for v in variants:
+        for stage in ("train", "evaluate"):
+            steps.append(Step(f"{v} · {stage}", ("repro", "--single-item", f"{stage}@{v}"), variant=v))
     if not subset:
         steps.append(Step("dvc-repro", ("repro",), retry=True))
     return steps
 
 
-def dvc_env() -> dict[str, str]:
-    """The stages' ``python`` is this interpreter (its folder first on PATH)."""
+def dvc_env(threads: int | None = None) -> dict[str, str]:
+    """The stages' ``python`` is this interpreter (its folder first on PATH); ``threads`` caps torch's threads
+    (``OMP_NUM_THREADS``) when commands run side by side."""
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     return env
 
 
-def run_dvc(args: Sequence[str], repo_dir: Path) -> None:
-    """``python -m dvc <args>`` in ``repo_dir``, each output line into the task log as it comes.
-
-    A progress bar redraws one line with ``\\r``: only its last state is logged, not every redraw."""
+def _run_once(args: Sequence[str], repo_dir: Path, threads: int | None) -> tuple[int, list[str]]:
     logger = get_run_logger()
     cmd = [sys.executable, "-m", "dvc", *args]
     tail: deque[str] = deque(maxlen=LOG_TAIL)
-    with subprocess.Popen(cmd, cwd=repo_dir, env=dvc_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+    env = dvc_env(threads)
+    with subprocess.Popen(cmd, cwd=repo_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
         assert proc.stdout is not None
         for raw in proc.stdout:  # bytes, split on \n only
             line = raw.decode(errors="replace").rstrip("\r\n").split("\r")[-1].rstrip()
             if line:
                 tail.append(line)
                 logger.info(line)
-    if proc.returncode != 0:
+    return proc.returncode, list(tail)
+
+
+def run_dvc(args: Sequence[str], repo_dir: Path, threads: int | None = None) -> None:
+    """``python -m dvc <args>`` in ``repo_dir``, each output line into the task log as it comes; repeated while
+    another DVC command holds the lock it needs.
+
+    A progress bar redraws one line with ``\\r``: only its last state is logged, not every redraw."""
+    for attempt in range(LOCK_RETRIES + 1):
+        code, tail = _run_once(args, repo_dir, threads)
+        locked = code != 0 and any(m in line.lower() for line in tail for m in LOCK_MARKERS)
+        if not locked or attempt == LOCK_RETRIES:
+            break
+        delay = min(8.0, 0.5 * 2**attempt) * (0.5 + random.random())
+        get_run_logger().info("another DVC command holds the lock; `dvc %s` again in %.1f s", " ".join(args), delay)
+        time.sleep(delay)
+    if code != 0:
         shown = "\n".join(tail)
-        raise DvcCommandError(f"`dvc {' '.join(args)}` exited with {proc.returncode}; its output ends:\n{shown}")
+        raise DvcCommandError(f"`dvc {' '.join(args)}` exited with {code}; its output ends:\n{shown}")
 
 
 @task(cache_policy=NO_CACHE)
-def dvc_step(step: Step, repo_dir: Path) -> None:
+def dvc_step(step: Step, repo_dir: Path, threads: int | None = None) -> None:
     """One DVC command (retries: set per step by :func:`train_eval`)."""
-    run_dvc(step.args, repo_dir)
+    run_dvc(step.args, repo_dir, threads)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="{variant}")
+def variant_steps(variant: str, steps: list[Step], repo_dir: Path, threads: int) -> str:
+    """One variant's commands in order, each a nested task named ``<variant> · <stage>`` (grouped under this one)."""
+    for step in steps:
+        dvc_step.with_options(name=step.name, task_run_name=step.name)(step, repo_dir, threads)
+    return variant
+
+
+@flow(name="train-eval-variants")
+def run_variants(steps_by_variant: dict[str, list[Step]], repo_dir: Path, threads: int) -> list[str]:
+    """Every variant's steps on the caller's bounded task runner; returns the variants that failed."""
+    futures = {v: variant_steps.submit(v, steps, repo_dir, threads) for v, steps in steps_by_variant.items()}
+    failed = []
+    for variant, future in futures.items():
+        future.wait()
+        if not future.state.is_completed():
+            failed.append(variant)
+    return failed
 
 
 @task(cache_policy=NO_CACHE)
@@ -140,15 +197,22 @@ def publish_results(results_md: Path, data_name: str) -> None:
     create_markdown_artifact(results_md.read_text(), key=key, description="train-eval results")
 
 
+def _run_step(step: Step, repo: Path) -> None:
+    retries = {"retries": 2, "retry_delay_seconds": 10} if step.retry else {}
+    dvc_step.with_options(name=step.name, task_run_name=step.command, **retries)(step, repo)
+
+
 @flow(name="train-eval", log_prints=True)
 def train_eval(
     variants: list[str] | None = None,
     overrides: list[str] | None = None,
     exp_name: str | None = None,
     repo_dir: str = ".",
+    max_parallel: int | None = None,
 ) -> dict[str, Any]:
     """Bring the DVC pipeline in ``repo_dir`` up to date (``dvc repro``, or ``dvc exp run -S`` with
-    ``overrides`` / ``exp_name``); ``variants`` (default: all) limits training / evaluation to those.
+    ``overrides`` / ``exp_name``); ``variants`` (default: all) limits training / evaluation to those;
+    ``max_parallel`` variants at once (default: one per CPU core).
 
     Returns ``metrics`` (``reports/metrics.json`` when the report ran), ``dvc_status`` (``{}``: up to date) and
     the ``commands`` run."""
@@ -159,9 +223,23 @@ def train_eval(
     for name in names:
         resolve_variant(params, name)  # unknown variant / task → ParamsError naming it
     steps = plan_steps(names, overrides, exp_name, subset=bool(variants))
+    by_variant: dict[str, list[Step]] = {}
     for step in steps:
-        retries = {"retries": 2, "retry_delay_seconds": 10} if step.retry else {}
-        dvc_step.with_options(name=step.name, task_run_name=step.command, **retries)(step, repo)
+        if step.variant is not None:
+            by_variant.setdefault(step.variant, []).append(step)
+    first = next((i for i, step in enumerate(steps) if step.variant is not None), len(steps))
+    for step in steps[:first]:
+        _run_step(step, repo)
+    if by_variant:
+        parallel = max(1, min(max_parallel or os.cpu_count() or 1, len(by_variant)))
+        threads = max(1, (os.cpu_count() or 1) // parallel)
+        get_run_logger().info("%d variants, %d at a time, %d torch threads each", len(by_variant), parallel, threads)
+        runner = ThreadPoolTaskRunner(max_workers=parallel)
+        failed = run_variants.with_options(task_runner=runner)(by_variant, repo, threads)
+        if failed:
+            raise DvcCommandError(f"variants failed: {', '.join(failed)} (see their task logs)")
+    for step in steps[first + sum(len(v) for v in by_variant.values()) :]:
+        _run_step(step, repo)
     status = dvc_status(repo)
     results_md, metrics = repo / REPORTS / "results.md", repo / REPORTS / "metrics.json"
     reported = not variants and results_md.is_file()
@@ -182,8 +260,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("-n", "--name", dest="exp_name", default=None, help="run as the named `dvc exp run`")
     parser.add_argument("--repo", default=".", help="the DVC project (default: the current directory)")
+    parser.add_argument("--max-parallel", type=int, default=None, help="variants at once (default: CPU cores)")
     args = parser.parse_args(argv)
-    train_eval(args.variants, args.overrides, args.exp_name, args.repo)
+    train_eval(args.variants, args.overrides, args.exp_name, args.repo, args.max_parallel)
     return 0
 
 

@@ -5,8 +5,10 @@ mtc prepare --limit 20        # raw layout -> validated data/prepared/<name>/{tr
 mtc train --variant mtl_contrast
 mtc evaluate --variant mtl_contrast
 mtc report                    # reports/results.md + reports/metrics.json (floors included when present)
+mtc predict --variant mtl_contrast --out preds/mtl_contrast   # export predictions in the protocol files
 mtc score --prepared data/prepared/nyudv2/val.h5 --pred my_invpt_outputs/   # score any model's exports
 mtc ui --port 5000            # MLflow UI over every tracked run (Ctrl-C stops it)
+mtc gc                        # free the space of runs deleted in the MLflow UI
 mtc ablate --grid 'loss.contrast.weight=[0.3, 1]' --grid 'seed=[0, 1]'   # Prefect ablation flow (params: ablation)
 mtc <command> -S data.dataset=pascal_context -S data.root=/data/PASCALContext
 mtc train --variant mtl_contrast --profile profiles/paper_nyudv2.yaml   # a paper recipe: params.yaml + its deltas
@@ -38,7 +40,14 @@ def _cmd_prepare(params: Params, args: argparse.Namespace) -> None:
 def _cmd_train(params: Params, args: argparse.Namespace) -> None:
     from mtcontrast.training import run_training
 
-    run_training(params, args.variant, source="cli:train", resume=not args.fresh, progress=not args.quiet)
+    run_training(
+        params,
+        args.variant,
+        source="cli:train",
+        resume=not args.fresh,
+        progress=not args.quiet,
+        log_checkpoint=args.log_checkpoint,
+    )
 
 
 def _cmd_evaluate(params: Params, args: argparse.Namespace) -> None:
@@ -57,15 +66,29 @@ def _cmd_report(params: Params, args: argparse.Namespace) -> None:
 
 
 def _cmd_ui(params: Params, args: argparse.Namespace) -> None:
-    from mtcontrast.tracking import UiError, serve_ui
+    from mtcontrast.tracking import UiError, experiment_name, serve_ui
 
     try:
-        code = serve_ui(port=args.port)
+        code = serve_ui(port=args.port, experiment=experiment_name(params))
     except UiError as err:
         print(f"mtc ui: error: {err}", file=sys.stderr)
         code = 2
     if code:
         sys.exit(code)
+
+
+def _cmd_gc(params: Params, args: argparse.Namespace) -> None:
+    from mtcontrast.tracking.gc import GcError, collect_garbage
+
+    try:
+        result = collect_garbage(older_than=args.older_than)
+    except GcError as err:
+        sys.exit(f"mtc gc: error: {err}")
+    mb = 1024 * 1024
+    print(
+        f"mtc gc: removed {len(result.runs)} deleted run(s) and {len(result.models)} logged model(s); "
+        f"store {result.bytes_before / mb:.1f} MB -> {result.bytes_after / mb:.1f} MB ({result.freed / mb:.1f} MB freed)"
+    )
 
 
 def _cmd_ablate(params: Params, args: argparse.Namespace) -> None:
@@ -80,19 +103,22 @@ def _cmd_ablate(params: Params, args: argparse.Namespace) -> None:
 
 def _cmd_score(params: Params, args: argparse.Namespace) -> None:
     import json
+    from pathlib import Path
 
-    from mtcontrast.metrics import score_folder
+    from mtcontrast.evaluation import score_predictions
 
-    result = score_folder(
-        args.prepared,
-        args.pred,
-        tasks=args.task or None,
-        protocol=args.protocol,
-        edge_thin=params.eval.edge_thin,
-        edge_gt=params.eval.edge_gt,
-        edge_matcher=params.eval.edge_matcher,
-    )
+    result = score_predictions(params, Path(args.prepared), Path(args.pred), tasks=args.task, protocol=args.protocol)
     print(json.dumps(result, indent=2))
+
+
+def _cmd_predict(params: Params, args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from mtcontrast.evaluation import export_predictions
+
+    manifest = export_predictions(params, args.variant, Path(args.out), split=args.split, progress=not args.quiet)
+    print(f"{manifest['images']} {args.split} predictions of {args.variant} (step {manifest['step']}) in {args.out}/")
+    print(f"score them: {manifest['score']}")
 
 
 def _cmd_profile(params: Params, args: argparse.Namespace) -> None:
@@ -108,8 +134,10 @@ COMMANDS: dict[str, tuple[Callable[[Params, argparse.Namespace], None], str]] = 
     "train": (_cmd_train, "train one variant (params: variants.<name>); resumes an interrupted run"),
     "evaluate": (_cmd_evaluate, "score a trained variant on val at native resolution (params: eval)"),
     "report": (_cmd_report, "write reports/results.md and reports/metrics.json from all evaluated variants"),
-    "score": (_cmd_score, "score saved predictions (protocol export formats) against a prepared split"),
+    "predict": (_cmd_predict, "export a trained variant's predictions in the files `mtc score` reads"),
+    "score": (_cmd_score, "score saved predictions (protocol export formats) against a prepared split (params: eval)"),
     "ablate": (_cmd_ablate, "run the Prefect ablation flow: grid children as MLflow runs under one parent, summary"),
+    "gc": (_cmd_gc, "free the disk space of runs deleted in the MLflow UI (mlflow gc + their models + VACUUM)"),
     "ui": (_cmd_ui, "open the MLflow UI on the project's runs (mlruns/mlflow.db) at http://127.0.0.1:PORT"),
     "profile": (_cmd_profile, "print a profile's deltas as -S arguments, for `dvc exp run $(mtc profile FILE)`"),
 }
@@ -152,17 +180,29 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "prepare":
             p.add_argument("--limit", type=int, default=None, help="keep the first N ids of each split")
             p.add_argument("--force", action="store_true", help="rewrite the HDF5 even when it looks up to date")
-        if name in ("train", "evaluate"):
+        if name in ("train", "evaluate", "predict"):
             p.add_argument("--variant", required=True, help="a key of `variants` in params.yaml, e.g. mtl_contrast")
         if name == "train":
             p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")
+            p.add_argument(
+                "--log-checkpoint",
+                action="store_true",
+                help="also store the resumable checkpoint (weights + optimiser state) in MLflow; default: weights only",
+            )
         if name == "report":
             p.add_argument("--out", default="reports", help="output folder (default: %(default)s)")
+        if name == "predict":
+            p.add_argument("--split", default="val", choices=("train", "val"), help="default: %(default)s")
+            p.add_argument("--out", required=True, help="output folder: <out>/<task>/<id>.png|.npy")
         if name == "score":
             p.add_argument("--prepared", required=True, help="prepared split, e.g. data/prepared/nyudv2/val.h5")
             p.add_argument("--pred", required=True, help="folder with <task>/<id>.png|.npy predictions")
             p.add_argument("--task", action="append", help="score only this task (repeatable)")
-            p.add_argument("--protocol", default=None, help="saliency protocol: invpt | atrc | mtinet")
+            p.add_argument(
+                "--protocol",
+                default=None,
+                help="a saliency (invpt | atrc | mtinet) or edge (nms | plain) variant; default: the eval params'",
+            )
         if name == "ablate":
             p.add_argument(
                 "--grid",
@@ -173,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
             )
             p.add_argument("--name", default=None, help="grid name: folders and parent run (default: ablation.name)")
             p.add_argument("--max-parallel", type=int, default=None, help="children at once (ablation.max_parallel)")
+        if name == "gc":
+            p.add_argument("--older-than", default=None, help="only runs deleted at least this long ago, e.g. 30d")
         if name == "ui":
             p.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default: %(default)s)")
     return parser

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
+import yaml
 from tiny_nyud import write_tiny_nyud
 
 from mtcontrast.config import ParamsError, load_params
@@ -82,7 +83,9 @@ def test_ablation_flow_nests_two_children_under_one_parent(
     children = sorted(
         (r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id), key=lambda r: r.info.run_name
     )
-    assert [r.info.run_name for r in children] == ["weight-0.5", "weight-1.0"]
+    names = [r.info.run_name for r in children]  # the studied variant, seed, λ, then the tiny recipe's deltas
+    assert [n.split("·")[:3] for n in names] == [["mtl_contrast", "s0", "λ0.5"], ["mtl_contrast", "s0", "λ1"]]
+    assert all(n.split("·")[-1].startswith("+") for n in names)  # the tiny recipe's other deltas are counted
     assert len(runs) == 3
     for child, weight in zip(children, ("0.5", "1.0")):
         assert child.info.status == "FINISHED"
@@ -92,6 +95,14 @@ def test_ablation_flow_nests_two_children_under_one_parent(
         logged = summary[summary["setting"] == f"weight={weight}"].set_index("metric")["mean"]
         assert logged["depth/rmse"] == pytest.approx(child.data.metrics["val/depth/rmse"], rel=1e-9)
         assert logged["edge/odsf"] == pytest.approx(child.data.metrics["val/edge/odsf"], rel=1e-9)
+    # the children's training progress is in the flow-run logs, not only in their child.log
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()  # the logs travel to the API in batches
+    with get_client(sync_client=True) as prefect:
+        messages = [log.message for log in prefect.read_logs(limit=200)]
+    for child_name in ("weight-0.5", "weight-1.0"):
+        assert any(m.startswith(f"train {child_name}: step 2/2 (100%)") for m in messages), child_name
     assert sorted(a.path for a in client.list_artifacts(parent.info.run_id, "ablation")) == [
         "ablation/children.parquet",
         "ablation/summary.md",
@@ -151,7 +162,7 @@ def test_train_eval_flow_runs_the_dvc_pipeline_and_leaves_dvc_status_clean(
 
     assert result["commands"] == [
         "dvc repro prepare",
-        *(f"dvc repro train@{v} evaluate@{v}" for v in CLONE_VARIANTS),
+        *(f"dvc repro --single-item {stage}@{v}" for v in CLONE_VARIANTS for stage in ("train", "evaluate")),
         "dvc repro",
     ]
     assert result["dvc_status"] == {}
@@ -183,21 +194,75 @@ def test_train_eval_flow_runs_the_dvc_pipeline_and_leaves_dvc_status_clean(
 
 def test_train_eval_plans_dvc_commands() -> None:
     steps = plan_steps(["mtl", "mtl_contrast"])
-    assert [(s.name, s.command, s.retry) for s in steps] == [
-        ("dvc-repro-prepare", "dvc repro prepare", True),  # I/O steps: DVC re-runs only what did not finish
-        ("dvc-repro-mtl", "dvc repro train@mtl evaluate@mtl", False),  # training is never retried
-        ("dvc-repro-mtl_contrast", "dvc repro train@mtl_contrast evaluate@mtl_contrast", False),
-        ("dvc-repro", "dvc repro", True),
+    assert [(s.name, s.command, s.retry, s.variant) for s in steps] == [
+        ("dvc-repro-prepare", "dvc repro prepare", True, None),  # I/O steps: DVC re-runs only what did not finish
+        ("mtl · train", "dvc repro --single-item train@mtl", False, "mtl"),  # training is never retried
+        ("mtl · evaluate", "dvc repro --single-item evaluate@mtl", False, "mtl"),
+        ("mtl_contrast · train", "dvc repro --single-item train@mtl_contrast", False, "mtl_contrast"),
+        ("mtl_contrast · evaluate", "dvc repro --single-item evaluate@mtl_contrast", False, "mtl_contrast"),
+        ("dvc-repro", "dvc repro", True, None),
     ]
     assert [s.command for s in plan_steps(["mtl"], subset=True)] == [
         "dvc repro prepare",
-        "dvc repro train@mtl evaluate@mtl",
+        "dvc repro --single-item train@mtl",
+        "dvc repro --single-item evaluate@mtl",
     ]
     assert plan_steps(["mtl", "edge"], ["train.iterations=5", "seed=1"]) == [
         Step("dvc-exp-run", ("exp", "run", "-S", "train.iterations=5", "-S", "seed=1"))
     ]
     assert plan_steps(["mtl"], ["seed=1"], "s1", subset=True)[0].command == "dvc exp run -S seed=1 -n s1 evaluate@mtl"
     assert plan_steps(["mtl"], [], "again")[0].command == "dvc exp run -n again"
+
+
+STAGE_CMD = (
+    'python -c "import json, sys, time; t = time.time(); time.sleep(6); '
+    "open(sys.argv[1], 'w').write(json.dumps([t, time.time()]))\" {out}"
+)
+
+
+@pytest.mark.slow
+def test_train_eval_runs_variants_concurrently_through_dvc(prefect_api: None, tmp_path: Path) -> None:
+    """Real DVC in a temp git repo, stages that record when they ran: the variants' DVC commands overlap, every
+    stage lands in dvc.lock, and the pipeline is up to date afterwards."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    _dvc(repo, "init", "-q")
+    (repo / "params.yaml").write_text(
+        "variants:\n  depth: {tasks: [depth], contrast: false}\n  normals: {tasks: [normals], contrast: false}\n"
+    )
+    stage = {"deps": ["prepared.txt"], "params": ["variants.${key}"]}
+    dvc_yaml = {
+        "stages": {
+            "prepare": {"cmd": "echo data > prepared.txt", "outs": ["prepared.txt"]},
+            "train": {
+                "foreach": "${variants}",
+                "do": {**stage, "cmd": STAGE_CMD.format(out="train_${key}.json"), "outs": ["train_${key}.json"]},
+            },
+            "evaluate": {
+                "foreach": "${variants}",
+                "do": {
+                    "cmd": STAGE_CMD.format(out="eval_${key}.json"),
+                    "deps": ["train_${key}.json"],
+                    "outs": ["eval_${key}.json"],
+                },
+            },
+        }
+    }
+    (repo / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"], cwd=repo, check=True)
+
+    result = train_eval(repo_dir=str(repo), max_parallel=2)
+
+    windows = {name: json.loads((repo / f"{name}.json").read_text()) for name in ("train_depth", "train_normals")}
+    (a0, a1), (b0, b1) = windows.values()
+    assert a0 < b1 and b0 < a1  # the two trainings ran at the same time
+    for v in ("depth", "normals"):  # each variant's evaluation after its own training
+        assert json.loads((repo / f"eval_{v}.json").read_text())[0] >= windows[f"train_{v}"][1]
+    assert result["dvc_status"] == {}
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    assert {"prepare", "train@depth", "train@normals", "evaluate@depth", "evaluate@normals"} <= set(lock)
 
 
 def test_train_eval_rejects_bad_overrides_and_variants_before_dvc(tmp_path: Path) -> None:

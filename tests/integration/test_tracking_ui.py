@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from mtcontrast.tracking.ui import UiError, serve_ui, server_command
+from mtcontrast.tracking.ui import UiError, runs_url, serve_ui, server_command
 
 
 def _free_port() -> int:
@@ -43,6 +43,12 @@ def test_server_command_uses_the_store_and_artifacts_beside_it(tmp_path: Path) -
     }
 
 
+def test_the_printed_url_opens_the_ml_runs_of_the_experiment() -> None:
+    base = "http://127.0.0.1:5000"
+    assert runs_url(base, "3") == f"{base}/#/experiments/3?workflowType=machine_learning"
+    assert runs_url(base, None) == f"{base}/#/experiments?workflowType=machine_learning"
+
+
 def test_a_taken_port_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     with socket.socket() as sock:
@@ -63,8 +69,13 @@ def test_a_server_uri_needs_no_ui(monkeypatch: pytest.MonkeyPatch, capsys: pytes
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_mtc_ui_answers_on_localhost_and_stops_cleanly(tmp_path: Path, repo_root: Path) -> None:
+    from mlflow import MlflowClient
+
     port = _free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlruns/mlflow.db"}
+    (tmp_path / "mlruns").mkdir()
+    where = (tmp_path / "mlruns" / "artifacts" / "scenes_nyudv2").as_uri()
+    exp_id = MlflowClient(env["MLFLOW_TRACKING_URI"]).create_experiment("mtcontrast/scenes_nyudv2", where)
     proc = subprocess.Popen(
         [sys.executable, "-m", "mtcontrast.cli", "ui", "--port", str(port), "--params", str(repo_root / "params.yaml")],
         cwd=tmp_path,
@@ -93,7 +104,8 @@ def test_mtc_ui_answers_on_localhost_and_stops_cleanly(tmp_path: Path, repo_root
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0
-    assert f"MLflow UI: http://127.0.0.1:{port}" in out and "stopping MLflow UI" in out
+    assert f"MLflow UI: http://127.0.0.1:{port}/#/experiments/{exp_id}?workflowType=machine_learning" in out
+    assert "stopping MLflow UI" in out
     psutil.wait_procs(children, timeout=10)
     alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert alive == [], f"left running: {[(c.pid, c.name()) for c in alive]}"

@@ -134,6 +134,7 @@ def test_mtc_profile_prints_S_args_and_every_command_takes_profile(
     required = {
         "train": ["--variant", "x"],
         "evaluate": ["--variant", "x"],
+        "predict": ["--variant", "x", "--out", "o"],
         "score": ["--prepared", "p", "--pred", "q"],
     }
     for command in COMMANDS.keys() - {"profile"}:

@@ -21,6 +21,7 @@ from mtcontrast.report.figures import (
     read_history,
     render_map,
     task_color,
+    value_limits,
 )
 
 H, W = 24, 40
@@ -103,6 +104,9 @@ def test_learning_curves_one_panel_per_component_and_deterministic(tmp_path: Pat
     img = _png(out)
     assert img.shape == (640, 1260, 3)  # total, semseg, depth, contrast → 3 columns × 2 rows of 4.2 × 3.2 in
     assert _has_colour(img, (31, 119, 180)) and _has_colour(img, (255, 127, 14))  # one line colour per variant
+    bottom = img[-30:].astype(int)  # one legend for all panels, below them (inside a panel it covered the curves)
+    for rgb in ((31, 119, 180), (255, 127, 14)):  # its line samples (anti-aliased: near the colour)
+        assert (np.abs(bottom - rgb).sum(-1) < 30).any()
     assert img.std() > 10
     first = out.read_bytes()
     learning_curves(paths, out)
@@ -170,7 +174,7 @@ def test_confusion_matrix_png_size_and_absent_class_row(tmp_path: Path) -> None:
     img = _png(out)
     assert img.shape == (450, 550, 3)  # max(4.5, 0.26·3 + 2.6) in square + 1 in for the colourbar
     assert _has_colour(img, (0xDD, 0xDD, 0xDD))  # class b has no GT pixels: grey row
-    assert _has_colour(img, (23, 100, 171))  # Blues(0.8): the 80 % diagonal cells of a and c
+    assert _has_colour(img, (23, 100, 171))  # Blues(0.8): the 80 % diagonal cells of a and c (colour bar 0-100 %)
     with pytest.raises(ValueError, match="does not match 2 class names"):
         confusion_matrix_png(conf, ["a", "b"], tmp_path / "bad.png")
 
@@ -193,6 +197,11 @@ def test_ablation_chart_bars_with_error_bars(tmp_path: Path) -> None:
     img = _png(out)
     assert img.shape == (360, 720, 3)  # 2 metrics side by side, each max(3.6, 0.6·3 + 1.4) × 3.6 in
     assert img.std() > 10 and (img < 100).all(axis=-1).sum() > 500  # dark Δm bars and text are drawn
+    # the axis spans the data, not 0..max: 39.5 vs 41.2 mIoU are far apart on it; Δm axes keep their 0
+    lo, hi = value_limits(np.array([39.5, 39.8, 40.7]), np.array([39.5, 40.4, 41.7]))
+    assert 39.0 < lo < 39.5 and 41.7 < hi < 42.2
+    assert value_limits(np.array([1.0, 2.0]), np.array([2.0, 3.0]), include_zero=True)[0] < 0.0
+    assert value_limits(np.array([5.0]), np.array([5.0])) == pytest.approx((4.925, 5.075))  # one value: ±1.5 %
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['std'\]"):
         ablation_chart(_summary().drop(columns="std"), tmp_path / "a.png")
     with pytest.raises(ValueError, match=r"\['off', 'delta_m'\] appears more than once"):

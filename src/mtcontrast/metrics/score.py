@@ -185,17 +185,20 @@ def evaluate_samples(
     edge_thin: bool = True,
     edge_gt: EdgeGtPlan | None = None,
     edge_matcher: str = "fast",
+    edge_thresholds: np.ndarray | None = None,
 ) -> dict[str, Meter]:
     """Meters of ``tasks`` filled from prepared samples (``sample[task]`` GT, ``sample["meta"]["id"]``) and the
     prediction files under ``pred_dir``. A prediction whose size differs from its GT is an error. ``edge_thin``:
     ``EdgeMeter(thin=…)``, params ``eval.edge_thin`` (docs/seism.md §1). ``edge_gt`` (``data.edge_gt``, from
     ``eval.edge_gt``): which images are scored for edges and against which map (default: ``sample["edge"]`` of
-    every sample)."""
-    edge_kw = {
+    every sample). ``edge_thresholds``: a reduced threshold set (``eval.edge_threshold_step``; default: all)."""
+    edge_kw: dict[str, Any] = {
         "thin": edge_thin,
         "gt_kind": edge_gt.gt_kind if edge_gt is not None else "binary",
         "matcher": edge_matcher,
     }
+    if edge_thresholds is not None:
+        edge_kw["thresholds"] = edge_thresholds
     meters = {task: build_meter(task, dataset, protocol, **(edge_kw if task == "edge" else {})) for task in tasks}
     pending: dict[str, list[tuple[str, np.ndarray, np.ndarray]]] = {task: [] for task in tasks}
     for sample in samples:
@@ -237,13 +240,16 @@ def score_folder(
     edge_thin: bool = True,
     edge_gt: str = "auto",
     edge_matcher: str = "fast",
+    edge_thresholds: np.ndarray | None = None,
+    limit: int | None = None,
 ) -> dict[str, dict[str, float]]:
     """Score exported predictions against a prepared split: ``{task: metrics}``.
 
     ``tasks`` default: the split's tasks that have a ``<pred_dir>/<task>/`` folder. ``dataset`` default: read from
     the split's metadata. ``edge_thin``: params ``eval.edge_thin``, as the evaluator passes it (docs/seism.md §1).
     ``edge_gt``: params ``eval.edge_gt`` (auto | labelmap_test_new | prepared_edges, docs/seism.md §3); with the
-    LabelMap GT only the test_new ids need an edge prediction.
+    LabelMap GT only the test_new ids need an edge prediction. ``edge_thresholds``: as the evaluator's
+    (``eval.edge_threshold_step``); ``limit``: only the first N images (``eval.limit``).
     """
     from mtcontrast.data.edge_gt import resolve_edge_gt  # late: the data layer is heavier than the metrics
     from mtcontrast.data.prepared import PreparedSplit
@@ -258,11 +264,21 @@ def score_folder(
             tasks = [t for t in held if (pred_dir / t).is_dir()]
             if not tasks:
                 raise DataError(pred_dir, f"no task folder found; expected some of {', '.join(held)}")
-        plan = resolve_edge_gt(edge_gt if "edge" in tasks else "prepared_edges", probe)
+        n = len(probe) if limit is None else min(len(probe), limit)
+        plan = resolve_edge_gt(edge_gt if "edge" in tasks else "prepared_edges", probe, probe.ids[:n])
     spec = dataset_spec(name)
     with PreparedSplit(path, tasks=list(tasks), extras=plan.extras) as split:  # reads only the scored label maps
-        samples = (split[i] for i in range(len(split)))
+        samples = (split[i] for i in range(n))
         meters = evaluate_samples(
-            samples, pred_dir, list(tasks), spec, protocol, workers, edge_thin, plan, edge_matcher=edge_matcher
+            samples,
+            pred_dir,
+            list(tasks),
+            spec,
+            protocol,
+            workers,
+            edge_thin,
+            plan,
+            edge_matcher=edge_matcher,
+            edge_thresholds=edge_thresholds,
         )
     return {task: meter.compute() for task, meter in meters.items()}

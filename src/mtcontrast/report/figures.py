@@ -233,9 +233,16 @@ def learning_curves(history_jsonl_paths: Mapping[str, str | Path], out_png: str 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("loss (unweighted)" if name != "total" else "loss")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="upper right")
     for ax in axes[len(panels) :]:
         ax.set_axis_off()
+    # one legend for all panels, below them: inside an axes it covered the curves
+    entries: dict[str, Any] = {}
+    for ax in axes[: len(panels)]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    fig.legend(
+        list(entries.values()), list(entries), loc="outside lower center", ncols=min(len(entries), 4), fontsize=8
+    )
     fig.suptitle("Training losses")
     return save_figure(fig, out_png)
 
@@ -371,9 +378,9 @@ def confusion_matrix_png(
     fig = Figure(figsize=(side + 1.0, side), dpi=DPI, layout="constrained")
     ax = fig.subplots()
     cmap = matplotlib.colormaps["Blues"].with_extremes(bad="#dddddd")
-    im = ax.imshow(np.ma.masked_invalid(frac), cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+    im = ax.imshow(np.ma.masked_invalid(100 * frac), cmap=cmap, vmin=0.0, vmax=100.0, interpolation="nearest")
     cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
-    cbar.set_label("fraction of ground-truth pixels")
+    cbar.set_label("% of the ground-truth class's pixels")  # the same unit as the title and the cell values
     fs = 8 if k <= 25 else 6
     ax.set_xticks(range(k), labels=list(class_names), rotation=90, fontsize=fs)
     ax.set_yticks(range(k), labels=list(class_names), fontsize=fs)
@@ -399,9 +406,28 @@ def confusion_matrix_png(
 ABLATION_COLUMNS = ("setting", "metric", "mean", "std", "n")
 
 
+def value_limits(
+    low: np.ndarray, high: np.ndarray, *, include_zero: bool = False, pad: float = 0.15
+) -> tuple[float, float]:
+    """y-limits around the finite values in ``[low, high]`` (mean ± std), padded by ``pad`` of their span (of the
+    value's size when they are all equal); 0 included only when asked (Δm, whose reference is 0). Why not from 0: a
+    3.75 vs 3.97 mIoU difference is invisible on a 0-based axis."""
+    values = np.concatenate([np.asarray(low, float), np.asarray(high, float)])
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return (-1.0, 1.0)
+    lo, hi = float(values.min()), float(values.max())
+    if include_zero:
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
+    span = hi - lo or max(abs(hi), 1e-6) * 0.1
+    return lo - pad * span, hi + pad * span
+
+
 def ablation_chart(summary: pd.DataFrame, out_png: str | Path, title: str = "Ablation") -> Path:
-    """One subplot per metric (Δm included), one bar per setting at the mean with ±std error bars over seeds
-    (settings in first-appearance order); bars are coloured by the metric's task and labelled mean ± std (n)."""
+    """One subplot per metric (Δm included), one point per setting at the mean with ±std error bars over seeds
+    (settings in first-appearance order), coloured by the metric's task and labelled mean ± std (n). The y-axis
+    spans the data (:func:`value_limits`), not 0..max, so points, not bars (a bar's length would mislead); Δm axes
+    include 0, drawn as a line."""
     missing = [c for c in ABLATION_COLUMNS if c not in summary.columns]
     if missing:
         raise ValueError(f"ablation_chart: summary lacks column(s) {missing}; expected {list(ABLATION_COLUMNS)}")
@@ -425,31 +451,29 @@ def ablation_chart(summary: pd.DataFrame, out_png: str | Path, title: str = "Abl
         raw_std = part["std"].astype(float).to_numpy()
         std = np.nan_to_num(raw_std, nan=0.0)  # one seed: no spread to show
         x = np.arange(len(settings))
-        color = "#222222" if "delta" in metric.lower() else task_color(metric)
-        ax.bar(x, np.nan_to_num(mean), yerr=std, color=color, alpha=0.85, capsize=4, ecolor="black")
+        delta = "delta" in metric.lower()
+        color = "#222222" if delta else task_color(metric)
+        ax.errorbar(x, mean, yerr=std, fmt="o", ms=7, color=color, ecolor="black", elinewidth=1.2, capsize=5)
+        lo, hi = value_limits(mean - std, mean + std, include_zero=delta, pad=0.35)
+        ax.set_ylim(lo, hi)
         for xi, m, s, rs, n in zip(x, mean, std, raw_std, part["n"].to_numpy()):
             if not np.isfinite(m):
                 continue
-            label = f"{m:.4g}" + (f"±{rs:.2g}" if np.isfinite(rs) else "") + (f"\n(n={int(n)})" if pd.notna(n) else "")
-            up = m >= 0
+            label = f"{m:.4g}" + (f"±{rs:.2g}" if np.isfinite(rs) else "") + (f" (n={int(n)})" if pd.notna(n) else "")
             ax.annotate(
-                label,
-                (xi, m + (s if up else -s)),
-                xytext=(0, 3 if up else -3),
-                textcoords="offset points",
-                ha="center",
-                va="bottom" if up else "top",
-                fontsize=7,
+                label, (xi, m + s), xytext=(0, 4), textcoords="offset points", ha="center", va="bottom", fontsize=7
             )
-        ax.axhline(0.0, color="black", lw=0.8)
+        if delta:
+            ax.axhline(0.0, color="black", lw=0.8)
         slanted = max(map(len, settings)) > 6
         ax.set_xticks(x, labels=settings, rotation=30 if slanted else 0, ha="right" if slanted else "center")
+        ax.set_xlim(-0.6, len(settings) - 0.4)
         ax.tick_params(axis="x", labelsize=8)
-        ax.set_title(metric, color=color, fontweight="bold")
-        ax.set_ylabel(metric)
-        ax.margins(y=0.2)
+        shown = {"delta_m_vs_host": "Δm vs host (%)", "delta_m": "Δm (%)"}.get(metric, metric)
+        ax.set_title(shown, color=color, fontweight="bold")
+        ax.set_ylabel(shown)
         ax.grid(axis="y", alpha=0.3)
     for ax in axes[len(metrics) :]:
         ax.set_axis_off()
-    fig.suptitle(f"{title} (bars: mean over seeds, error bars: ±1 std)")
+    fig.suptitle(f"{title} (points: mean over seeds, error bars: ±1 std; axes span the data, not from 0)")
     return save_figure(fig, out_png)

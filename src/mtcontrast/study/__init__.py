@@ -54,6 +54,7 @@ from mtcontrast.study.plan import (
 from mtcontrast.study.summary import (
     DELTA_M_COLUMN,
     SUMMARY_COLUMNS,
+    child_deltas,
     child_table,
     primary_metrics,
     summarize,
@@ -80,6 +81,7 @@ __all__ = [
     "SWITCH_KEY",
     "ChildPlan",
     "ChildResult",
+    "child_deltas",
     "child_table",
     "expand_grid",
     "format_value",

@@ -8,7 +8,6 @@ A child is one grid point: its own run folder ``<runs_dir>/<child>/`` and a sing
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 
 from mtcontrast.config import Params, ParamsError, VariantParams, apply_overrides, parse_overrides, resolve_variant
 from mtcontrast.config.ablation import AblationParams
+from mtcontrast.tracking.names import format_value, short_keys
 
 SEED_KEY = "seed"  # the grid key a summary averages (and pairs) over; every other key defines a setting
 SWITCH_KEY = "loss.contrast.enabled"  # grids that switch the regulariser off get Δm against that host
@@ -50,31 +50,6 @@ class ChildResult:
     run_id: str | None = None
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def format_value(value: Any) -> str:
-    """Compact, YAML-like text of a grid value (``true``, ``0.3``, ``random``, ``0.05,0.25``)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list | tuple):
-        return ",".join(format_value(v) for v in value)
-    if isinstance(value, dict):
-        return ",".join(f"{k}:{format_value(v)}" for k, v in value.items())
-    return json.dumps(value)
-
-
-def short_keys(keys: Sequence[str]) -> dict[str, str]:
-    """Each dotted key → its shortest dotted suffix that no other key ends with (``loss.contrast.weight`` →
-    ``weight``), so labels stay short and unambiguous."""
-    out = {}
-    for key in keys:
-        parts = key.split(".")
-        for n in range(1, len(parts) + 1):
-            suffix = ".".join(parts[-n:])
-            if not any(other != key and (other == suffix or other.endswith("." + suffix)) for other in keys):
-                break
-        out[key] = suffix
-    return out
 
 
 def setting_of(overrides: Mapping[str, Any], keys: Sequence[str] | None = None) -> str:

@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -71,13 +71,17 @@ def run_child(run_dir: Path, parent_run_id: str | None, source: str = SOURCE) ->
     params = load_params(files.params)
 
     import mtcontrast._compat  # noqa: F401  (torchvision guard before timm / mlflow.pytorch)
+    from mtcontrast.config import resolve_variant
     from mtcontrast.evaluation import run_evaluation
     from mtcontrast.tracking import run_id_of
+    from mtcontrast.tracking.names import run_name
     from mtcontrast.training import run_training
 
     name = meta["name"]
     tags = {"ablation.grid": meta["grid"], "ablation.setting": meta["setting"], "ablation.child": name}
-    run = {"parent_run_id": parent_run_id, "run_name": name, "extra_tags": tags}  # the same run for both
+    grid_keys = list(meta["overrides"])  # shown even where a value equals the default: the child's grid point
+    label = run_name(resolve_variant(params, name), name, label=params.ablation.variant, always=grid_keys)
+    run = {"parent_run_id": parent_run_id, "run_name": label, "extra_tags": tags}  # the same run for both
     trained = run_training(params, name, source=source, progress=False, **run)
     evaluated = run_evaluation(params, name, source=source, progress=False, **run)
     result = ChildResult(
@@ -99,9 +103,15 @@ def child_threads(max_parallel: int) -> int:
 
 
 def spawn_child(
-    run_dir: Path, parent_run_id: str | None, *, threads: int, tracking_uri: str | None = None
+    run_dir: Path,
+    parent_run_id: str | None,
+    *,
+    threads: int,
+    tracking_uri: str | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> ChildResult:
-    """Run :func:`run_child` in a fresh Python process (log: ``child.log``) and read its result."""
+    """Run :func:`run_child` in a fresh Python process (log: ``child.log``) and read its result. ``on_line`` gets
+    each line of the child's output as it comes (the ablation flow puts them in its task log: training progress)."""
     files = ChildFiles(Path(run_dir))
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     if tracking_uri:
@@ -109,8 +119,19 @@ def spawn_child(
     cmd = [sys.executable, "-m", "mtcontrast.study.run", str(files.dir)]
     if parent_run_id:
         cmd += ["--parent-run-id", parent_run_id]
-    with files.log.open("w") as log:
-        code = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, check=False).returncode
+    with (
+        files.log.open("w") as log,
+        subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+        ) as proc,
+    ):
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            log.flush()
+            if on_line is not None and line.strip():
+                on_line(line.rstrip())
+    code = proc.returncode
     if code != 0 or not files.result.is_file():
         tail = "\n".join(files.log.read_text(errors="replace").splitlines()[-25:])
         raise AblationChildError(

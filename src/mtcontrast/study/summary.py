@@ -61,6 +61,30 @@ def child_table(children: Sequence[ChildResult]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(CHILD_COLUMNS))
 
 
+def child_deltas(
+    children: Sequence[ChildResult], baselines: Mapping[str, Mapping[str, float]] | None = None
+) -> dict[str, dict[str, float]]:
+    """Per child name: ``val/delta_m_vs_host`` (% against the host-only child of the same seed, when the grid switches
+    the regulariser) and ``val/delta_m`` (% against single-task ``baselines`` ``{task: metrics}``, when they cover
+    every task of the child), the names the pipeline's runs use, so children sort by them in the MLflow UI."""
+    out: dict[str, dict[str, float]] = {}
+    for child in children:
+        values: dict[str, float] = {}
+        host = _host_of(child, children)
+        if host is not None and host is not child:
+            try:
+                values["val/delta_m_vs_host"] = delta_m(child.metrics, host.metrics)
+            except ValueError:  # a host metric of 0: the relative gain is undefined
+                pass
+        if baselines and all(task in baselines for task in child.metrics):
+            try:
+                values["val/delta_m"] = delta_m(child.metrics, baselines)
+            except ValueError:
+                pass
+        out[child.name] = values
+    return out
+
+
 def summarize(children: Sequence[ChildResult]) -> pd.DataFrame:
     """Per (setting, metric): mean, sample std over seeds (NaN with one seed) and n; settings and metrics in
     grid order. Columns: setting, metric, mean, std, n (the ``ablation_chart`` input)."""

@@ -4,12 +4,20 @@ One store (:func:`configure`: ``sqlite:///mlruns/mlflow.db``, artifacts in ``mlr
 ``MLFLOW_TRACKING_URI``), one experiment per prepared dataset (:func:`experiment_for`), one run per training of a
 variant (:func:`tracked_run`, which the evaluation and report re-open to add ``val/*`` and Δm). Logged: flattened
 resolved params; ``train/*`` per step; ``val/<task>/<metric>``, ``val/delta_m``; tags (git commit, source, data
-fingerprint, host, encoder, variant, profile); artifacts (checkpoint, inference model, per-image Parquet, figures,
-results.md). Rank 0 only. The entry points that train / evaluate inside a run are
+fingerprint, host, encoder, variant, profile); artifacts (the inference model with the weights stored once, the
+resumable checkpoint only on request, per-image Parquet, figures, results.md). Run names say variant, seed and what
+differs from the defaults (:mod:`~mtcontrast.tracking.names`); ``mtc gc`` frees deleted runs' space
+(:mod:`~mtcontrast.tracking.gc`). Rank 0 only. The entry points that train / evaluate inside a run are
 :func:`mtcontrast.training.run_training` and :func:`mtcontrast.evaluation.run_evaluation`.
 """
 
-from mtcontrast.tracking.artifacts import log_evaluation, log_inference_model, log_report, log_training_artifacts
+from mtcontrast.tracking.artifacts import (
+    host_file,
+    log_evaluation,
+    log_inference_model,
+    log_report,
+    log_training_artifacts,
+)
 from mtcontrast.tracking.runs import (
     MlflowCallback,
     end_parent_run,
@@ -29,6 +37,7 @@ __all__ = [
     "end_parent_run",
     "experiment_for",
     "experiment_name",
+    "host_file",
     "is_main_process",
     "log_evaluation",
     "log_inference_model",

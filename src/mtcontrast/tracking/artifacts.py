@@ -1,10 +1,11 @@
 """What a run keeps besides numbers: checkpoint, inference model, evaluation files, figures and the report.
 
-The inference model is the exported host (``export_inference``: no projectors), logged with
-``mlflow.pytorch.log_model(serialization_format="pickle")`` and a signature inferred from a real val batch with the
-batch and spatial axes left free (-1), since evaluation runs at native resolution. Loading it back
-(``mlflow.pytorch.load_model(uri)``) needs ``mtcontrast`` importable, and is refused where
-``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false``.
+The inference model is the host alone (no projectors), logged once as a pyfunc (:mod:`mtcontrast.tracking.pyfunc`)
+whose artifact is the weights-only ``host.pt``, with a signature inferred from a real val batch with the batch and
+spatial axes left free (-1), since evaluation runs at native resolution. ``mlflow.pyfunc.load_model(uri)`` needs
+``mtcontrast`` importable (it unpickles the small wrapper, refused where ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false``);
+:func:`host_file` + :func:`~mtcontrast.engine.trained.load_trained` reads the weights without running stored code.
+The optimiser state never reaches MLflow unless asked (``log_checkpoint``).
 Figures are drawn by the entry points (:mod:`mtcontrast.training`, :mod:`mtcontrast.evaluation`) and only logged
 here; a failing optional artifact is a warning and a tag, never a failed run.
 """
@@ -16,6 +17,7 @@ import logging
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     import torch
 
     from mtcontrast.engine.evaluator import EvalResult
+    from mtcontrast.engine.trained import Trained
     from mtcontrast.engine.trainer import TrainResult
 
 log = logging.getLogger(__name__)
@@ -73,20 +76,26 @@ def inference_signature(host: torch.nn.Module, image: torch.Tensor) -> Any:
     return ModelSignature(free(inferred.inputs), free(inferred.outputs))
 
 
-def log_inference_model(run_id: str, experiment_id: str, host: torch.nn.Module, example: torch.Tensor) -> Any:
-    """Log ``host`` (in eval mode, on CPU: a copy when it lives elsewhere) as the run's MLflow model; returns the
-    ``ModelInfo`` (``.model_uri``). The caller's module keeps its device and train/eval mode."""
+def log_inference_model(run_id: str, experiment_id: str, trained: Trained, example: torch.Tensor) -> Any:
+    """Log ``trained``'s host as the run's MLflow model (:class:`~mtcontrast.tracking.pyfunc.HostModel`: the
+    weights-only ``host.pt`` plus a small wrapper, so the weights are stored once); returns the ``ModelInfo``
+    (``.model_uri``). The caller's module keeps its device and train/eval mode."""
     import copy
 
     import torch
 
     import mtcontrast
-    import mtcontrast._compat  # noqa: F401  (torchvision guard: before timm and mlflow.pytorch)
+    import mtcontrast._compat  # noqa: F401  (torchvision guard: before timm and mlflow)
 
     # isort: split
-    import mlflow.pytorch
+    import mlflow.pyfunc
     import timm
+    from mlflow.models import Model
 
+    import mtcontrast.tracking.pyfunc as pyfunc_host
+    from mtcontrast.engine.trained import save_host
+
+    host = trained.host
     was_training = host.training
     on_cpu = all(t.device.type == "cpu" for t in [*host.parameters(), *host.buffers()])
     model_host = (host if on_cpu else copy.deepcopy(host).cpu()).eval()
@@ -98,30 +107,86 @@ def log_inference_model(run_id: str, experiment_id: str, host: torch.nn.Module, 
     c = client()
     try:
         signature = inference_signature(model_host, example.cpu())
-        # Created here (not by log_model) so the model lands in the run's experiment without a fluent active run.
-        model = c.create_logged_model(experiment_id, name=MODEL_NAME, source_run_id=run_id)
-        info = mlflow.pytorch.log_model(
-            model_host,
-            name=MODEL_NAME,
-            model_id=model.model_id,
-            run_id=run_id,
-            signature=signature,
-            serialization_format="pickle",
-            pip_requirements=requirements,
-        )
+        with tempfile.TemporaryDirectory() as tmp:
+            host_pt = save_host(replace(trained, host=model_host), Path(tmp) / "host.pt")
+            # Created here (not by log_model) so the model lands in the run's experiment without a fluent active run.
+            model = c.create_logged_model(experiment_id, name=MODEL_NAME, source_run_id=run_id)
+            with _quiet_pickle_notice():
+                info = Model.log(
+                    artifact_path=None,
+                    name=MODEL_NAME,
+                    flavor=mlflow.pyfunc,
+                    python_model=pyfunc_host.HostModel(),
+                    artifacts={pyfunc_host.HOST_ARTIFACT: str(host_pt)},
+                    signature=signature,
+                    pip_requirements=requirements,
+                    model_id=model.model_id,
+                    run_id=run_id,
+                )
     finally:
         host.train(was_training)
     c.set_tag(run_id, "mtc.model_uri", info.model_uri)
     return info
 
 
-def log_training_artifacts(run: MlflowCallback, result: TrainResult, figures: Sequence[Path] = ()) -> None:
+class _PickleNotice(logging.Filter):
+    """Drops MLflow's "pickle / cloudpickle can execute arbitrary code" notice: we pickle the small
+    :class:`~mtcontrast.tracking.pyfunc.HostModel` wrapper on purpose (the weights are ``weights_only``), and its
+    "no input example" hint (the signature is given explicitly; an example would only add a file per run)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _is_notice(record.getMessage())
+
+
+def _is_notice(text: str) -> bool:
+    text = text.lower()
+    return ("pickle" in text and "arbitrary code" in text) or "input example was not provided" in text
+
+
+@contextmanager
+def _quiet_pickle_notice() -> Iterator[None]:
+    """The pickle notice filtered out of MLflow's loggers for one call only; every other message passes."""
+    import warnings
+
+    notice = _PickleNotice()
+    loggers = [logging.getLogger(name) for name in ("mlflow.pyfunc", "mlflow.pytorch", "mlflow.models.model")]
+    for logger in loggers:
+        logger.addFilter(notice)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"(?is).*pickle.*arbitrary code")
+            warnings.filterwarnings("ignore", message=r"(?is).*input example was not provided")
+            yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(notice)
+
+
+def host_file(run_id: str, dst: str | Path) -> Path:
+    """Download the weights-only ``host.pt`` of the run's logged model into ``dst``; load it with
+    :func:`mtcontrast.engine.trained.load_trained` (no code runs)."""
+    from mlflow.artifacts import download_artifacts
+
+    from mtcontrast.tracking.pyfunc import HOST_ARTIFACT
+
+    c = client()
+    outputs = c.get_run(run_id).outputs
+    ids = [o.model_id for o in (outputs.model_outputs if outputs is not None else [])]
+    if not ids:
+        raise FileNotFoundError(f"MLflow run {run_id} has no logged model (its training has not finished)")
+    location = c.get_logged_model(ids[-1]).artifact_location.rstrip("/")
+    return Path(download_artifacts(artifact_uri=f"{location}/artifacts/{HOST_ARTIFACT}.pt", dst_path=str(dst)))
+
+
+def log_training_artifacts(
+    run: MlflowCallback, result: TrainResult, figures: Sequence[Path] = (), *, log_checkpoint: bool = False
+) -> None:
     """History, summary, learning curves and the inference model of a finished training, logged after the engine
-    returned (the callback only streams metrics). The model goes in twice: ``inference/host.pt`` (weights and
-    params, ``weights_only``-loadable: the safe way to load it, with :func:`mtcontrast.engine.trained.load_trained`)
-    and MLflow's pickled logged model (for the UI and ``mlflow.pytorch.load_model``, which runs pickled code). The
-    resumable checkpoint (with optimiser state) stays in the run folder, tracked by DVC."""
-    from mtcontrast.engine.trained import load_trained, save_host
+    returned (the callback only streams metrics). The weights go in once, as the logged model's weights-only
+    ``host.pt`` (:func:`host_file`). The resumable checkpoint (weights + optimiser state, ~3× the weights with
+    Adam) stays in the run folder, tracked by DVC; ``log_checkpoint`` also copies it to the run as
+    ``checkpoint/checkpoint.pt`` (``mtc train --log-checkpoint``)."""
+    from mtcontrast.engine.trained import load_trained
 
     if not run.active:
         return
@@ -129,8 +194,6 @@ def log_training_artifacts(run: MlflowCallback, result: TrainResult, figures: Se
     c = client()
     paths = result.paths
     trained = load_trained(paths.checkpoint)
-    with _optional(run_id, "host"), tempfile.TemporaryDirectory() as tmp:
-        c.log_artifact(run_id, str(save_host(trained, Path(tmp) / "host.pt")), "inference")
     for path in (paths.history, paths.summary, paths.label_mask):
         if path.is_file():
             c.log_artifact(run_id, str(path), "train")
@@ -138,8 +201,10 @@ def log_training_artifacts(run: MlflowCallback, result: TrainResult, figures: Se
         c.set_tag(run_id, "mtc.label_mask", json.loads(paths.label_mask.read_text())["digest"])
     for png in figures:
         c.log_artifact(run_id, str(png), "figures")
+    if log_checkpoint:
+        c.log_artifact(run_id, str(paths.checkpoint), "checkpoint")
     with _optional(run_id, "model"):
-        log_inference_model(run_id, run.experiment_id or "", trained.host, val_example(trained.params, trained.host))
+        log_inference_model(run_id, run.experiment_id or "", trained, val_example(trained.params, trained.host))
 
 
 def _run_of(run_dir: Path) -> str | None:

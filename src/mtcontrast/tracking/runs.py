@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mtcontrast.config import Params, RunPaths, flatten, recipe_digest, resolve_variant
+from mtcontrast.tracking.names import run_name as default_run_name
 from mtcontrast.tracking.store import TAG_HOST, TAG_PID, client, experiment_for
 
 log = logging.getLogger(__name__)
@@ -217,7 +218,7 @@ class MlflowCallback:
         }
         if parent_run_id:
             cb._tags["mlflow.parentRunId"] = parent_run_id
-        cb._run_name = run_name or variant
+        cb._run_name = run_name or default_run_name(resolved, variant)
 
         record = read_record(cb.run_dir)
         run = None

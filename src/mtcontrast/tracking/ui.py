@@ -91,9 +91,18 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def serve_ui(port: int = 5000, uri: str | None = None) -> int:
-    """Start the UI, print its URL, block until the server exits or Ctrl-C / SIGTERM; returns the exit code."""
-    from mtcontrast.tracking.store import artifact_root_for
+def runs_url(base: str, experiment_id: str | None) -> str:
+    """The page with an experiment's runs table. MLflow 3 opens on its GenAI home (traces) by default;
+    ``workflowType=machine_learning`` selects the classic ML runs view."""
+    if experiment_id is None:
+        return f"{base}/#/experiments?workflowType=machine_learning"
+    return f"{base}/#/experiments/{experiment_id}?workflowType=machine_learning"
+
+
+def serve_ui(port: int = 5000, uri: str | None = None, experiment: str | None = None) -> int:
+    """Start the UI, print the URL of ``experiment``'s runs (e.g. ``mtcontrast/scenes_nyudv2``; all experiments
+    when it does not exist yet), block until the server exits or Ctrl-C / SIGTERM; returns the exit code."""
+    from mtcontrast.tracking.store import artifact_root_for, client
 
     uri = resolve_uri(uri)
     if not is_database_uri(uri):
@@ -104,7 +113,9 @@ def serve_ui(port: int = 5000, uri: str | None = None) -> int:
     configure(uri)
     db = sqlite_path(uri)
     url = f"http://{HOST}:{port}"
-    print(f"MLflow UI: {url}   (store: {db or uri}; Ctrl-C stops it)", flush=True)
+    found = client().get_experiment_by_name(experiment) if experiment else None
+    page = runs_url(url, found.experiment_id if found is not None else None)
+    print(f"MLflow UI: {page}   (store: {db or uri}; Ctrl-C stops it)", flush=True)
     proc = subprocess.Popen(server_command(uri, port, artifact_root_for(uri)), start_new_session=True)
 
     def on_term(signum: int, frame: Any) -> None:
@@ -116,7 +127,7 @@ def serve_ui(port: int = 5000, uri: str | None = None) -> int:
         while proc.poll() is None and time.monotonic() < deadline and not _ready(url):
             time.sleep(0.5)
         if proc.poll() is None:
-            print(f"MLflow UI ready at {url}", flush=True)
+            print(f"MLflow UI ready at {page}", flush=True)
         return proc.wait()
     except KeyboardInterrupt:
         print("stopping MLflow UI", flush=True)
