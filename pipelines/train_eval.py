@@ -2,8 +2,9 @@
 
 DVC owns the dependency graph; Prefect only orders the commands, runs independent ones side by side, shows their
 progress, retries the I/O steps and schedules the flow (``pipelines/schedule.py``). Without overrides the tasks are
-``dvc repro prepare``, then per variant ``dvc repro --single-item train@<v>`` and ``... evaluate@<v>`` (two tasks
-named ``<v> · train`` / ``<v> · evaluate``, nested in the task ``<v>``: the UI groups them by variant), then
+``dvc repro prepare``, then per variant ``dvc repro --single-item recipe@<v>``, ``... train@<v>`` and
+``... evaluate@<v>`` (tasks ``<v> · recipe`` / ``· train`` / ``· evaluate``, nested in the task ``<v>``: the UI
+groups them by variant; ``--single-item`` does not run upstream stages, so the recipe is its own step), then
 ``dvc repro`` (floors, report, figures), so ``dvc.lock`` records every output and ``dvc status`` is clean afterwards.
 With ``-S`` overrides it is one ``dvc exp run -S …`` (an experiment ``dvc exp show`` lists; DVC writes the values
 into params.yaml, as it does on the command line).
@@ -84,7 +85,8 @@ def plan_steps(
 ) -> list[Step]:
     """The DVC commands of one flow run, in order (pure: tested without DVC).
 
-    ``dvc repro prepare``, ``dvc repro --single-item train@<v>`` and ``... evaluate@<v>`` for each of ``variants``
+    ``dvc repro prepare``, ``dvc repro --single-item recipe@<v>``, ``train@<v>`` and ``evaluate@<v>`` for each of
+    ``variants``
     (their ``variant`` set: the flow runs variants concurrently), then ``dvc repro`` for the rest. ``subset``:
     ``variants`` are not all of params, so no final ``dvc repro`` (it would train the others). ``overrides`` or an
     ``exp_name`` make it one ``dvc exp run`` (a subset's ``evaluate@`` stages as its targets): DVC runs an
@@ -96,7 +98,8 @@ def plan_steps(
         args += [f"evaluate@{v}" for v in variants] if subset else []
         return [Step("dvc-exp-run", tuple(args))]
     steps = [Step("dvc-repro-prepare", ("repro", "prepare"), retry=True)]
-    for v in variants:
+    for v in variants:  # --single-item skips upstream stages: the variant's recipe@ comes first, explicitly
+        steps.append(Step(f"{v} · recipe", ("repro", "--single-item", f"recipe@{v}"), retry=True, variant=v))
         for stage in ("train", "evaluate"):
             steps.append(Step(f"{v} · {stage}", ("repro", "--single-item", f"{stage}@{v}"), variant=v))
     if not subset:

@@ -162,7 +162,7 @@ def test_train_eval_flow_runs_the_dvc_pipeline_and_leaves_dvc_status_clean(
 
     assert result["commands"] == [
         "dvc repro prepare",
-        *(f"dvc repro --single-item {stage}@{v}" for v in CLONE_VARIANTS for stage in ("train", "evaluate")),
+        *(f"dvc repro --single-item {stage}@{v}" for v in CLONE_VARIANTS for stage in ("recipe", "train", "evaluate")),
         "dvc repro",
     ]
     assert result["dvc_status"] == {}
@@ -196,14 +196,17 @@ def test_train_eval_plans_dvc_commands() -> None:
     steps = plan_steps(["mtl", "mtl_contrast"])
     assert [(s.name, s.command, s.retry, s.variant) for s in steps] == [
         ("dvc-repro-prepare", "dvc repro prepare", True, None),  # I/O steps: DVC re-runs only what did not finish
+        ("mtl · recipe", "dvc repro --single-item recipe@mtl", True, "mtl"),  # --single-item: upstream by hand
         ("mtl · train", "dvc repro --single-item train@mtl", False, "mtl"),  # training is never retried
         ("mtl · evaluate", "dvc repro --single-item evaluate@mtl", False, "mtl"),
+        ("mtl_contrast · recipe", "dvc repro --single-item recipe@mtl_contrast", True, "mtl_contrast"),
         ("mtl_contrast · train", "dvc repro --single-item train@mtl_contrast", False, "mtl_contrast"),
         ("mtl_contrast · evaluate", "dvc repro --single-item evaluate@mtl_contrast", False, "mtl_contrast"),
         ("dvc-repro", "dvc repro", True, None),
     ]
     assert [s.command for s in plan_steps(["mtl"], subset=True)] == [
         "dvc repro prepare",
+        "dvc repro --single-item recipe@mtl",
         "dvc repro --single-item train@mtl",
         "dvc repro --single-item evaluate@mtl",
     ]
@@ -231,10 +234,18 @@ def test_train_eval_runs_variants_concurrently_through_dvc(prefect_api: None, tm
     (repo / "params.yaml").write_text(
         "variants:\n  depth: {tasks: [depth], contrast: false}\n  normals: {tasks: [normals], contrast: false}\n"
     )
-    stage = {"deps": ["prepared.txt"], "params": ["variants.${key}"]}
-    dvc_yaml = {
+    stage = {"deps": ["prepared.txt", "recipe_${key}.txt"]}
+    dvc_yaml = {  # the real pipeline's shape: prepare, then per variant recipe@ → train@ → evaluate@
         "stages": {
             "prepare": {"cmd": "echo data > prepared.txt", "outs": ["prepared.txt"]},
+            "recipe": {
+                "foreach": "${variants}",
+                "do": {
+                    "cmd": "echo ${key} > recipe_${key}.txt",
+                    "params": ["variants.${key}"],
+                    "outs": ["recipe_${key}.txt"],
+                },
+            },
             "train": {
                 "foreach": "${variants}",
                 "do": {**stage, "cmd": STAGE_CMD.format(out="train_${key}.json"), "outs": ["train_${key}.json"]},
@@ -262,7 +273,9 @@ def test_train_eval_runs_variants_concurrently_through_dvc(prefect_api: None, tm
         assert json.loads((repo / f"eval_{v}.json").read_text())[0] >= windows[f"train_{v}"][1]
     assert result["dvc_status"] == {}
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
-    assert {"prepare", "train@depth", "train@normals", "evaluate@depth", "evaluate@normals"} <= set(lock)
+    assert {"prepare", "recipe@depth", "train@depth", "train@normals", "evaluate@depth", "evaluate@normals"} <= set(
+        lock
+    )
 
 
 def test_train_eval_rejects_bad_overrides_and_variants_before_dvc(tmp_path: Path) -> None:
