@@ -44,6 +44,7 @@ class TinyRecipe:
     """params.yaml + :data:`TINY`; :meth:`at` moves every folder under a test's root and adds overrides."""
 
     file: Path
+    overrides: tuple[str, ...] = tuple(TINY)  # also applied by DVC's own -S rewrite (tests/slow)
 
     def at(self, root: Path, *overrides: str) -> Params:
         folders = [
@@ -54,7 +55,7 @@ class TinyRecipe:
             f"ablation.runs_dir={root}/studies",
             f"ablation.out_dir={root}/reports/ablation",
         ]
-        return load_params(self.file, [*TINY, *folders, *overrides])
+        return load_params(self.file, [*self.overrides, *folders, *overrides])
 
     def write(self, path: Path, params: Params) -> Path:
         """A complete params file (what DVC stages, the CLI and flow children read)."""

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from mtcontrast.config import ParamsError
 from mtcontrast.config.loss import LossParams
 from mtcontrast.regularizer import CrossTaskContrast
+from mtcontrast.regularizer.module import LazyStats
 from mtcontrast.tasks import IGNORE_INDEX, DatasetSpec
 
 __all__ = [
@@ -117,7 +118,7 @@ def task_loss(task: str, pred: Tensor, label: Tensor, edge_pos_weight: float = 0
     return _loss_fn(task, edge_pos_weight)(pred, label)
 
 
-class LossOutput:
+class LossOutput(LazyStats):
     """``total`` = Σ_k ``weights[k]``·``components[k]``; components are unweighted (``loss_semseg``,
     ``loss_semseg_aux``, ..., ``loss_contrast``); ``stats`` are detached floats for logging, computed on first
     access (a step that does not log never syncs with the device for them)."""
@@ -133,12 +134,6 @@ class LossOutput:
         self.components = components
         self.weights = weights or {}
         self._stats = stats if stats is not None else {}
-
-    @property
-    def stats(self) -> dict[str, float]:
-        if callable(self._stats):
-            self._stats = self._stats()
-        return self._stats
 
 
 def tapped_features(endpoints: Mapping[str, Any], tap: str) -> Mapping[str, Tensor]:

@@ -19,30 +19,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from mtcontrast.config import load_params
 
-# the tiny recipe of tests/conftest.py, on two tasks (no edge task: no odsF), in `dvc exp run -S` syntax
-TINY = [
-    "model.encoder.name=test_resnet",
-    "model.head_channels=16",
-    "model.fuse_channels=32",
-    "loss.contrast.anchors_per_image=16",
-    "loss.contrast.candidates=16",
-    "loss.contrast.proj_dim=16",
-    "scenes.image_size=[64,80]",
-    "scenes.train=8",
-    "scenes.val=4",
-    "train.crop_size=[64,80]",
-    "train.batch_size=2",
+if TYPE_CHECKING:
+    from conftest import TinyRecipe
+
+# the tiny recipe of tests/conftest.py (4 steps) on two tasks (no edge task: no odsF), in `dvc exp run -S` syntax
+WALK_CHANGES = [
     "train.iterations=4",
-    "train.log_every=1",
-    "train.checkpoint_every=2",
-    "train.threads=1",
-    "eval.batch_size=2",
-    "eval.workers=1",
     "~variants.semseg",
     "~variants.edge",
     "variants.mtl.tasks=[depth,normals]",
@@ -68,7 +56,7 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
-def test_the_readme_first_experiment_runs_as_written(repo_root: Path, tmp_path: Path) -> None:
+def test_the_readme_first_experiment_runs_as_written(repo_root: Path, tmp_path: Path, tiny_recipe: TinyRecipe) -> None:
     from dvc.utils.hydra import apply_overrides
 
     walk = readme_walk(repo_root / "README.md")
@@ -77,7 +65,8 @@ def test_the_readme_first_experiment_runs_as_written(repo_root: Path, tmp_path: 
     subprocess.run(["git", "clone", "-q", str(repo_root), str(clone)], check=True)
     assert readme_walk(clone / "README.md") == walk
     (clone / ".venv").symlink_to(Path(sys.prefix))
-    apply_overrides(str(clone / "params.yaml"), TINY)
+    tiny = [o for o in tiny_recipe.overrides if not o.startswith("train.iterations=")]
+    apply_overrides(str(clone / "params.yaml"), [*tiny, *WALK_CHANGES])
     params = load_params(clone / "params.yaml")
     assert list(params.variants) == ["depth", "normals", "mtl", "mtl_contrast"]
     ident = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}

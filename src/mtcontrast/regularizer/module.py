@@ -33,7 +33,20 @@ from mtcontrast.regularizer.projectors import ProjectorBank, pair_key
 from mtcontrast.regularizer.sources import SourceSelector, step_seed
 
 
-class ContrastOutput:
+class LazyStats:
+    """``stats``: python floats for logging, given as a dict or as a function computed on first access, so a step
+    that does not log never waits for the device."""
+
+    _stats: dict[str, float] | Callable[[], dict[str, float]]
+
+    @property
+    def stats(self) -> dict[str, float]:
+        if callable(self._stats):
+            self._stats = self._stats()
+        return self._stats
+
+
+class ContrastOutput(LazyStats):
     """``loss``: λ·``raw``, to add to the task losses; ``raw``: (1/N)·Σ_t factor_t·L_t (what is logged as
     ``loss_contrast``); ``pair_losses``: detached L(t, s) by ``<t>_from_<s>``; ``stats``: python floats for
     logging (``contrast/...`` keys), computed on first access only, so a step that does not log never waits for
@@ -50,12 +63,6 @@ class ContrastOutput:
         self.raw = loss if raw is None else raw
         self.pair_losses = pair_losses or {}
         self._stats = stats if stats is not None else {}
-
-    @property
-    def stats(self) -> dict[str, float]:
-        if callable(self._stats):
-            self._stats = self._stats()
-        return self._stats
 
 
 @dataclass
