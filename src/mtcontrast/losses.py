@@ -203,7 +203,8 @@ class MultiTaskCriterion(nn.Module):
                 weights[f"loss_{task}_aux"] = self.task_weights[task] * self.deep_supervision_weight
         stats: dict[str, float] | Callable[[], dict[str, float]] = {}
         if self.contrast is not None:
-            out = self.contrast(tapped_features(endpoints, self.tap), batch, step)
+            labelled = batch.get("meta", {}).get("labelled")  # set by data.partial (docs/partial-labels.md)
+            out = self.contrast(tapped_features(endpoints, self.tap), batch, step, labelled)
             components["loss_contrast"] = out.raw
             weights["loss_contrast"] = self.contrast.weight
             stats = lambda: out.stats  # noqa: E731 (lazy: only a logging step pays the device sync)

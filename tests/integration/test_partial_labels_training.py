@@ -96,3 +96,10 @@ def test_partial_training_records_its_mask_in_the_run_and_in_mlflow(
     assert json.loads(Path(logged).read_text()) == record
     history = [json.loads(line) for line in result.paths.history.read_text().splitlines()]
     assert [h["step"] for h in history] == [1, 2] and all(np.isfinite(h["train/loss"]) for h in history)
+    # the regulariser drew its sources among each image's labelled tasks and says how many lacked their own label
+    for h in history:
+        regularised = h["train/contrast/images_with_target_label"] + h["train/contrast/images_without_target_label"]
+        assert regularised + h["train/contrast/images_skipped"] == 4 * params.train.batch_size
+        assert h["train/contrast/images_without_target_label"] > 0  # semseg / depth are missing on most images
+    metrics = client.get_run(run.info.run_id).data.metrics
+    assert "train/contrast/images_without_target_label" in metrics

@@ -20,6 +20,7 @@ class ContrastParams(Section):
     lambda_per_target: dict[str, float] = Field(default_factory=dict)  # {target: factor}: lambda_t = weight * factor
     source_mode: Literal["random", "fixed", "all", "random_with_self"] = "random"
     fixed_sources: dict[str, str] = Field(default_factory=dict)  # {target: source} for source_mode=fixed
+    require_target_label: bool = False  # partial labels: regularise a target only where its own label exists
     tap: Literal["final_feat", "early_feat"] = "final_feat"  # early_feat: an earlier decoder stage (method §3.2)
     projector: Literal["pair", "target", "shared", "none"] = "pair"
     proj_dim: int = Field(128, ge=1)

@@ -94,6 +94,8 @@ class MultiTaskDataset(Dataset):
         rng = np.random.default_rng(sample_seed(self.seed, self.epoch, index))
         item = drop_labels(self.transform(sample, rng), self.tasks, self.label_mask[index])
         item["meta"]["index"] = int(index)
+        if self.partial.mode != "none":  # which labels this image carries, for the regulariser's source choice
+            item["meta"]["labelled"] = {t: bool(k) for t, k in zip(self.tasks, self.label_mask[index])}
         return item
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ over its triplets).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -72,6 +72,11 @@ class _PairResult:
     d_ap_sum: Tensor
     d_an_sum: Tensor
     active: Tensor | None  # triplets with a non-zero hinge (triplet loss only)
+
+
+def _flags(values: Sequence[bool] | Tensor) -> list[bool]:
+    """One python bool per image (a tensor is read once: a host sync only on partially labelled batches)."""
+    return [bool(v) for v in (values.tolist() if isinstance(values, Tensor) else values)]
 
 
 def rows(table: Tensor, index: Tensor) -> Tensor:
@@ -390,11 +395,20 @@ class CrossTaskContrast(nn.Module):
         )
 
     # ------------------------------------------------------------------ all targets
-    def forward(self, features: Mapping[str, Tensor], labels: Mapping[str, Tensor], step: int) -> ContrastOutput:
+    def forward(
+        self,
+        features: Mapping[str, Tensor],
+        labels: Mapping[str, Tensor],
+        step: int,
+        labelled: Mapping[str, Sequence[bool] | Tensor] | None = None,
+    ) -> ContrastOutput:
         """``features``: target → B×C×h×w decoder feature; ``labels``: source → its label map at input size
         (B×H×W or B×1×H×W; depth B×1×H×W in metres, normals B×3×H×W); ``step``: the training step (seeds the
-        draws). Returns λ·loss (``loss``), the unweighted loss (``raw``) and lazy diagnostics (``stats``)."""
-        sources = self.selector.draw(step)
+        draws); ``labelled``: for partially labelled batches, task → one flag per image telling whether the image
+        carries that task's labels (None: all do). Returns λ·loss (``loss``), the unweighted loss (``raw``) and lazy
+        diagnostics (``stats``)."""
+        flags = None if labelled is None else {k: _flags(v) for k, v in labelled.items()}
+        plan, counts = self.selector.assign(step, flags, self.options.require_target_label)
         label_cache: dict = {}
         pair_losses: dict[str, Tensor] = {}
         results: list[_PairResult] = []
@@ -409,15 +423,22 @@ class CrossTaskContrast(nn.Module):
                     f"features[{target!r}] (endpoints['feat']): expected B×{self.feat_channels[target]}×h×w, "
                     f"got {tuple(feat.shape)}"
                 )
+            if labelled is None:
+                counts["with_target_label"] += feat.shape[0]
             embed_cache: dict = {}
             per_source = []
-            for source in sources[target]:
+            for pair in plan[target]:
+                source = pair.source
                 grid = self._labels(source, target, labels, feat, label_cache)
                 if grid.valid.shape[0] != feat.shape[0]:
                     raise ValueError(
                         f"features[{target!r}] has batch {feat.shape[0]} but labels[{source!r}] has "
                         f"{grid.valid.shape[0]}"
                     )
+                if pair.rows is not None:  # only the images this source supervises for this target
+                    rows = torch.zeros(feat.shape[0], dtype=torch.bool, device=grid.valid.device)
+                    rows[list(pair.rows)] = True
+                    grid = replace(grid, valid=grid.valid & rows.unsqueeze(1))
                 si = self.tasks.index(source)
                 gen = torch.Generator(device=feat.device).manual_seed(step_seed(self.seed, step, 1 + ti, 1 + si))
                 res = self._pair(feat, target, source, grid, gen, embed_cache)
@@ -425,11 +446,22 @@ class CrossTaskContrast(nn.Module):
                 if key is not None:
                     selected.add(key)
                 pair_losses[pair_key(target, source)] = res.loss.detach()
-                per_source.append(res.loss)
+                per_source.append(res)
                 results.append(res)
-            term = torch.stack(per_source).mean() * self.options.lambda_per_target.get(target, 1.0)
+            if not per_source:  # no image of the batch can be regularised for this target
+                continue
+            if len(per_source) == 1:
+                loss = per_source[0].loss
+            elif self.selector.mode in ("fixed", "all"):  # the mean over the target's sources
+                loss = torch.stack([r.loss for r in per_source]).mean()
+            else:  # one source per image: the mean over all of the target's triplets
+                loss = torch.stack([r.loss * r.count for r in per_source]).sum() / torch.stack(
+                    [r.count for r in per_source]
+                ).sum().clamp_min(1)
+            term = loss * self.options.lambda_per_target.get(target, 1.0)
             total = term if total is None else total + term
-        assert total is not None
+        if total is None:  # nothing to contrast in this batch: an exact zero that still reaches every feature
+            total = torch.stack([features[t].sum() * 0.0 for t in self.targets]).sum()
         raw = total / len(self.targets)
         self._selected = selected
         if self.ddp:  # unselected projectors join the graph with an exact zero gradient (no find_unused_parameters)
@@ -437,9 +469,14 @@ class CrossTaskContrast(nn.Module):
                 if key not in selected:
                     for param in head.parameters():
                         raw = raw + 0.0 * param.sum()
-        return ContrastOutput(raw * self.weight, raw, pair_losses, lambda: self._stats(pair_losses, results))
+        images = {f"contrast/images_{k}": float(v) for k, v in counts.items()}
+        return ContrastOutput(
+            raw * self.weight, raw, pair_losses, lambda: {**self._stats(pair_losses, results), **images}
+        )
 
     def _stats(self, pair_losses: dict[str, Tensor], results: list[_PairResult]) -> dict[str, float]:
+        if not results:
+            return {"contrast/triplets": 0.0}
         count = torch.stack([r.count for r in results]).sum()
         named: dict[str, Tensor] = {f"contrast/{k}": v for k, v in pair_losses.items()}
         named["contrast/triplets"] = count.float()

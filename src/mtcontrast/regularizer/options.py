@@ -36,6 +36,7 @@ class ContrastOptions:
     lambda_per_target: dict[str, float] = field(default_factory=dict)
     source_mode: str = "random"
     fixed_sources: dict[str, str] = field(default_factory=dict)
+    require_target_label: bool = False  # partial labels: only images with the target's own label (an ablation)
     projector: str = "pair"
     proj_dim: int = 128
     proj_lr_mult: float = 1.0
