@@ -87,6 +87,7 @@ PAPER = {
     "train.amp": "bf16",
     "train.device": "cuda",
     "train.num_workers": 8,
+    "train.val_evals": 0,
     "train.augment.scale": [0.5, 2.0],
     "eval.edge_threshold_step": 1,
 }

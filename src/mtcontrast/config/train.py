@@ -95,6 +95,10 @@ class TrainParams(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = Field(None, ge=1)  # torch CPU threads; null = torch default
     log_every: int = Field(10, ge=1)
+    # evaluations of the primary val metrics during training, evenly spaced, the last at the final step; logged as
+    # val/<task>_<metric> to history and MLflow (the learning-curve evidence); 0 = off. Not part of the recipe.
+    val_evals: int = Field(5, ge=0)
+    val_edge_threshold_step: int = Field(5, ge=1)  # every k-th odsF threshold in those evaluations (their cost)
     checkpoint_every: int = Field(100, ge=1)
     max_nonfinite: int = Field(5, ge=1)  # abort after this many consecutive non-finite losses
     crop_size: tuple[int, int] = (128, 160)  # H, W of training crops
