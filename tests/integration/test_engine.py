@@ -205,7 +205,7 @@ def test_val_evals_log_the_evaluator_metric_and_change_no_weight(tiny_recipe: Ti
     assert sorted(val_rows) == [2, 4, 6]
     assert set(val_rows[6]) == {"val/semseg_miou", "val/depth_rmse", "val/normals_mean", "val/edge_odsf"}
     final = evaluate_variant(runs[3], "mtl", progress=False).metrics
-    assert val_rows[6] == {f"val/{t}_{m}": final[t][m] for t, m in DELTA_M_METRICS.items() if t in final}
+    assert val_rows[6] == {f"val/{t}_{m}": final[t][m] for t, (m, _) in DELTA_M_METRICS.items() if t in final}
     assert not any(k.startswith("val/") for line in history[0].read_text().splitlines() for k in json.loads(line))
     summary = json.loads((Path(runs[3].train.runs_dir) / "mtl" / "train_summary.json").read_text())
     assert 0 < summary["val_seconds"] < summary["seconds"]

@@ -128,9 +128,7 @@ def test_class_tint_multiplies_each_class_by_its_signature_and_changes_no_label(
     tinted = render_nyud(sample_rng(0, "nyud", "train", 3), ScenesParams(class_tint=1.0, **params))  # type: ignore[arg-type]
     for name in ("semseg", "depth", "normals", "edge", "instances"):
         np.testing.assert_array_equal(getattr(plain, name), getattr(tinted, name))
-    assert len(np.unique(SIGNATURES, axis=0)) == 41 and np.allclose(
-        SIGNATURES[1:].mean(1), ([1.2, 0.8, 1.0] * 14)[:40]
-    )
+    assert len(np.unique(SIGNATURES, axis=0)) == 41 and np.allclose(SIGNATURES[1:].mean(1), ([1.2, 0.8, 1.0] * 14)[:40])
     lin_plain = (plain.image / 255.0) ** 2.2
     lin_tint = (tinted.image / 255.0) ** 2.2
     for label in np.unique(plain.semseg):
