@@ -160,9 +160,10 @@ def _score(
 
 def val_metrics(host: Any, params: Params) -> dict[str, float]:
     """The primary metric of each task of ``host`` on val (all images, or the first ``eval.limit``), scored with the
-    ``eval`` protocol as :func:`evaluate_variant` scores it but with every ``train.val_edge_threshold_step``-th odsF
-    threshold (odsF is the costly meter), as ``{"val/<task>_<metric>": value}``: the learning-curve points of
-    ``train.val_evals``. Nothing written; the host is put in eval mode and returned to the mode it was in."""
+    ``eval`` protocol as :func:`evaluate_variant` scores it, except that odsF (the costly meter) uses every k-th
+    threshold, k = the larger of ``train.val_edge_threshold_step`` and ``eval.edge_threshold_step``; returned as
+    ``{"val/<task>_<metric>": value}``, the learning-curve points of ``train.val_evals``. Nothing is written; the
+    host is put in eval mode and returned to the mode it was in."""
     from mtcontrast.metrics.delta_m import DELTA_M_METRICS
 
     step = max(params.eval.edge_threshold_step, params.train.val_edge_threshold_step)
