@@ -25,7 +25,8 @@ from mtcontrast.data import prepare_dataset
 from mtcontrast.engine.checkpoint import load_checkpoint
 from mtcontrast.engine.evaluator import evaluate_variant
 from mtcontrast.engine.sampler import IterationSampler
-from mtcontrast.engine.trainer import NonFiniteLossError, train_variant
+from mtcontrast.engine.trainer import NonFiniteLossError, train_variant, val_steps
+from mtcontrast.metrics.delta_m import DELTA_M_METRICS
 from mtcontrast.scenes import generate_scenes
 
 if TYPE_CHECKING:
@@ -180,3 +181,31 @@ def test_evaluation_depends_on_the_checkpoint_and_eval_only(
     assert other.images == 2 and other.metrics != before  # while `eval` does change it
     stages = yaml.safe_load((repo_root / "dvc.yaml").read_text())["stages"]
     assert stages["evaluate"]["do"]["params"] == ["eval"]
+
+
+def test_val_steps_are_evenly_spaced_and_end_at_the_last_step() -> None:
+    assert val_steps(250, 5) == {50, 100, 150, 200, 250}  # the last two: 80 % and 100 % of the steps
+    assert val_steps(6, 5) == {1, 2, 4, 5, 6}
+    assert val_steps(3, 5) == {1, 2, 3}  # more evaluations than steps: one per step at most
+    assert val_steps(100, 0) == frozenset()
+
+
+def test_val_evals_log_the_evaluator_metric_and_change_no_weight(tiny_recipe: TinyRecipe, tiny: Path) -> None:
+    """``train.val_evals`` scores the host on val during training with the evaluator's own meters: the point at the
+    last step equals `evaluate@`'s number, and evaluating changes nothing in the training (same weights)."""
+    same = "train.val_edge_threshold_step=1"  # all thresholds, as evaluate@ (eval.edge_threshold_step = 1)
+    runs = {n: tiny_recipe.at(tiny, f"train.runs_dir={tiny}/val{n}", f"train.val_evals={n}", same) for n in (0, 3)}
+    for params in runs.values():
+        train_variant(params, "mtl", progress=False)
+    state = {n: load_checkpoint(Path(p.train.runs_dir) / "mtl" / "checkpoint.pt")["model"] for n, p in runs.items()}
+    assert all(torch.equal(state[0][k], state[3][k]) for k in state[0])
+    history = {n: Path(p.train.runs_dir) / "mtl" / "history.jsonl" for n, p in runs.items()}
+    rows = [json.loads(line) for line in history[3].read_text().splitlines()]
+    val_rows = {r["step"]: {k: v for k, v in r.items() if k.startswith("val/")} for r in rows if "val/depth_rmse" in r}
+    assert sorted(val_rows) == [2, 4, 6]
+    assert set(val_rows[6]) == {"val/semseg_miou", "val/depth_rmse", "val/normals_mean", "val/edge_odsf"}
+    final = evaluate_variant(runs[3], "mtl", progress=False).metrics
+    assert val_rows[6] == {f"val/{t}_{m}": final[t][m] for t, (m, _) in DELTA_M_METRICS.items() if t in final}
+    assert not any(k.startswith("val/") for line in history[0].read_text().splitlines() for k in json.loads(line))
+    summary = json.loads((Path(runs[3].train.runs_dir) / "mtl" / "train_summary.json").read_text())
+    assert 0 < summary["val_seconds"] < summary["seconds"]

@@ -65,9 +65,9 @@ def test_endpoint_shapes(run: Run) -> None:
     expected = OUT if host.tasks == tuple(OUT) else OUT_PASCAL
     assert host.tasks == tuple(expected)
     assert (host.feat_stride, host.pad_multiple) == (4, 32)
-    assert host.feat_channels == dict.fromkeys(expected, 64)
+    assert host.feat_channels == dict.fromkeys(expected, 32)
     assert {t: tuple(p.shape) for t, p in out["final"].items()} == {t: (2, k, 40, 70) for t, k in expected.items()}
-    assert {t: tuple(f.shape) for t, f in out["feat"].items()} == {t: (2, 64, 10, 18) for t in expected}
+    assert {t: tuple(f.shape) for t, f in out["feat"].items()} == {t: (2, 32, 10, 18) for t in expected}
     name = next(n for n, cls in HOSTS.items() if type(host) is cls)
     for t, k in expected.items():
         assert [tuple(a.shape) for a in out["aux"][t]] == [(2, k, h, w) for h, w in AUX_GRIDS[name]]
@@ -114,9 +114,9 @@ def test_single_task_model(host_name: str) -> None:
     torch.manual_seed(0)
     host = build_model(_params(host_name, "hrnet", "model.tasks=[normals]"), dataset_spec("pascal_context"))
     out = host(torch.randn(2, 3, 64, 96))
-    assert host.tasks == ("normals",) and host.feat_channels == {"normals": 64}
+    assert host.tasks == ("normals",) and host.feat_channels == {"normals": 32}
     assert tuple(out["final"]["normals"].shape) == (2, 3, 64, 96)
-    assert tuple(out["feat"]["normals"].shape) == (2, 64, 16, 24)
+    assert tuple(out["feat"]["normals"].shape) == (2, 32, 16, 24)
     assert len(out["aux"]["normals"]) == len(AUX_GRIDS[host_name])
 
 
@@ -129,10 +129,10 @@ def test_single_scale_vit_encoder_in_mtinet_and_baseline() -> None:
     image = torch.randn(1, 3, 72, 100)  # padded to 80×112 (ViT stride 16)
     out = mti(image)
     assert (mti.feat_stride, mti.pad_multiple) == (16, 16)
-    assert tuple(out["feat"]["semseg"].shape) == (1, 64, 5, 7)
+    assert tuple(out["feat"]["semseg"].shape) == (1, 32, 5, 7)
     assert [tuple(a.shape) for a in out["aux"]["depth"]] == [(1, 1, 5, 7)] * 3  # three levels at one stride
     assert tuple(out["final"]["semseg"].shape) == (1, 40, 72, 100)
-    assert base.feat_stride == 4 and tuple(base(image)["feat"]["edge"].shape) == (1, 64, 18, 25)
+    assert base.feat_stride == 4 and tuple(base(image)["feat"]["edge"].shape) == (1, 32, 18, 25)
 
 
 def test_fuse_width_and_head_depth_follow_params() -> None:

@@ -27,7 +27,7 @@ def test_run_names_carry_variant_seed_and_the_recipe_keys_that_differ() -> None:
         _name("mtl_contrast", "train.lr=0.01", "loss.contrast.weight=3", "model.encoder.name=test_resnet")
         == "mtl_contrast·s0·λ3·encoder=test_resnet·lr=0.01"
     )
-    assert _name("mtl", "train.crop_size=[64, 80]", "train.augment.flip=false") == "mtl·s0·flip=false·crop_size=64,80"
+    assert _name("mtl", "train.crop_size=[96, 128]", "train.augment.flip=false") == "mtl·s0·flip=false·crop_size=96,128"
     # more than four differences: the rest are counted
     many = [
         "train.lr=0.01",

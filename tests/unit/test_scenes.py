@@ -16,10 +16,10 @@ from mtcontrast.cli import main as mtc
 from mtcontrast.config import ParamsError, ScenesParams, load_params
 from mtcontrast.scenes import generate, generate_scenes, render_nyud, render_pascal, sample_id, sample_rng
 from mtcontrast.scenes.camera import Camera, look_rotation
-from mtcontrast.scenes.indoor import FOCAL, NYU
+from mtcontrast.scenes.indoor import FOCAL, NYU, SIGNATURES
 from mtcontrast.scenes.maps import boundary_edges
 from mtcontrast.scenes.pascal import context_ids
-from mtcontrast.tasks import PERSON_PART_GROUPS, VOC_CLASSES, VOC_TO_CONTEXT_ID
+from mtcontrast.tasks import NYU40_CLASSES, PERSON_PART_GROUPS, VOC_CLASSES, VOC_TO_CONTEXT_ID
 
 DB_INFO = Path(__file__).resolve().parents[2] / "src" / "mtcontrast" / "data" / "db_info"
 
@@ -97,6 +97,51 @@ def test_all_40_nyu_classes_in_1000_tiny_images() -> None:
         hist += np.bincount(render_nyud(sample_rng(0, "nyud", "train", k), params).semseg.ravel(), minlength=41)
     assert (hist[1:] > 0).all(), [name for name, i in NYU.items() if hist[i] == 0]
     assert 0 < hist[0] / hist.sum() < 0.01  # a small unlabelled fraction (tiny clutter)
+
+
+def _class_shares(n: int, **kw: object) -> tuple[np.ndarray, np.ndarray]:
+    """Share of the labelled pixels and share of the images of each NYU-40 class over ``n`` val frames."""
+    params = ScenesParams(**kw)  # type: ignore[arg-type]
+    pixels, images = np.zeros(41), np.zeros(41)
+    for k in range(n):
+        counts = np.bincount(render_nyud(sample_rng(1, "nyud", "val", k), params).semseg.ravel(), minlength=41)
+        pixels += counts
+        images += counts > 0
+    return pixels[1:] / pixels[1:].sum(), images[1:] / n
+
+
+def test_default_statistics_give_every_class_pixel_mass() -> None:
+    """The CPU profile's scenes (docs/cpu-benchmark.md): with the room-type draws alone (class_mix 0, natural item
+    sizes, 4-9 objects) walls + floor + the next class hold ~70 % of the pixels and 7 classes under 0.25 %; the
+    defaults spread the draws so that every class holds >= 0.25 % and shows up in >= 1 image in 10."""
+    natural, _ = _class_shares(120, class_mix=0.0, item_scale=1.0, objects=(4, 9))
+    shares, present = _class_shares(120)
+    assert np.sort(natural)[-3:].sum() > 0.65 and (natural < 0.0025).sum() >= 5
+    assert np.sort(shares)[-3:].sum() < 0.58
+    assert shares.min() >= 0.0025, [NYU40_CLASSES[i] for i in np.flatnonzero(shares < 0.0025)]
+    assert present.min() >= 0.1
+
+
+def test_class_tint_multiplies_each_class_by_its_signature_and_changes_no_label() -> None:
+    params = {"image_size": (48, 64), "noise": 0.0}
+    plain = render_nyud(sample_rng(0, "nyud", "train", 3), ScenesParams(class_tint=0.0, **params))  # type: ignore[arg-type]
+    tinted = render_nyud(sample_rng(0, "nyud", "train", 3), ScenesParams(class_tint=1.0, **params))  # type: ignore[arg-type]
+    for name in ("semseg", "depth", "normals", "edge", "instances"):
+        np.testing.assert_array_equal(getattr(plain, name), getattr(tinted, name))
+    assert len(np.unique(SIGNATURES, axis=0)) == 41 and np.allclose(SIGNATURES[1:].mean(1), ([1.2, 0.8, 1.0] * 14)[:40])
+    lin_plain = (plain.image / 255.0) ** 2.2
+    lin_tint = (tinted.image / 255.0) ** 2.2
+    for label in np.unique(plain.semseg):
+        sel = (
+            (plain.semseg == label)
+            & (plain.image.min(-1) > 40)
+            & (tinted.image.max(-1) < 250)
+            & (tinted.image.min(-1) > 40)
+        )
+        if sel.sum() < 20:
+            continue
+        ratio = np.median(lin_tint[sel] / lin_plain[sel], axis=0)
+        np.testing.assert_allclose(ratio, SIGNATURES[label], rtol=0.05)
 
 
 # ----------------------------------------------------------------------------------------------------- PASCAL

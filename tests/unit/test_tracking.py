@@ -89,11 +89,11 @@ def test_tracked_run_logs_params_tags_and_batched_metrics(uri: str, tmp_path: Pa
     assert p["train.lr"] == "0.002" and p["model.tasks"] == "null" and p["loss.contrast.enabled"] == "true"
     assert (
         p["train.augment.scale"] == json.dumps(list(params.train.augment.scale))
-        and p["model.encoder.name"] == "resnet18"
+        and p["model.encoder.name"] == "regnetx_002"
     )
     assert not [k for k in p if k.startswith(("variants.", "ablation."))]
     assert len(p) == len(tracking.runs.param_values(load_params(None, []))) > 90
-    assert tags["variant"] == "mtl_contrast" and tags["host"] == "mtl_baseline" and tags["encoder"] == "resnet18"
+    assert tags["variant"] == "mtl_contrast" and tags["host"] == "mtl_baseline" and tags["encoder"] == "regnetx_002"
     assert tags["source"] == "test:train" and tags["profile"] == "cpu_tiny" and tags["ticket"] == "5"
     assert tags["tasks"] == "semseg,depth,normals,edge" and tags["contrast"] == "true"
     assert tags["data_fingerprint"] == ""  # nothing prepared under this tmp data dir

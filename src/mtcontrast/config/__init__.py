@@ -257,7 +257,7 @@ def apply_overrides(base: Params, overrides: Mapping[str, Any], source: str = "o
 # Sections that do not change what a training computes (evaluation, other runs, the raw scenes, study grids) and
 # train keys that only change how fast it runs.
 _NOT_RECIPE = ("eval", "variants", "scenes", "ablation")
-_NOT_RECIPE_TRAIN = ("threads", "log_every", "checkpoint_every")
+_NOT_RECIPE_TRAIN = ("threads", "log_every", "checkpoint_every", "val_evals", "val_edge_threshold_step")
 
 
 def _recipe_tree(tree: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ HostName = Literal[HOST_NAMES]  # built from the tuple, so the names live in one
 
 
 class EncoderParams(Section):
-    name: str = "resnet18"  # any timm model that supports features_only=True
+    name: str = "regnetx_002"  # any timm model that supports features_only=True (CPU profile: RegNetX-200MF)
     pretrained_file: Path | None = None  # local weights only; never a hub download
     out_indices: list[int] | None = None  # timm feature levels; None: timm's default levels with stride >= 4
     feature_location: str | None = None  # e.g. '' for HRNet's raw branches
@@ -28,6 +28,6 @@ class ModelParams(Section):
     host: HostName = "mtl_baseline"
     encoder: EncoderParams = Field(default_factory=EncoderParams)
     tasks: list[str] | None = None  # subset of the dataset's tasks; None: all (one task = single-task baseline)
-    head_channels: int = Field(64, ge=8)  # width of the task decoder features (the regulariser's tap)
+    head_channels: int = Field(32, ge=8)  # width of the task decoder features (the regulariser's tap)
     head_blocks: int = Field(1, ge=1)  # conv-BN-ReLU blocks per task head
-    fuse_channels: int | None = Field(256, ge=8)  # width of the fused 1/4 feature; None: sum of encoder channels
+    fuse_channels: int | None = Field(64, ge=8)  # width of the fused 1/4 feature; None: sum of encoder channels

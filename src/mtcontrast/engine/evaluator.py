@@ -89,28 +89,11 @@ def evaluate_variant(
     edge_gt = resolve_edge_gt(choice, gt_split, gt_split.ids[:n])  # docs/seism.md §3: which GT, on which ids
     indices = list(range(env.rank, n, env.world_size))
     edge_kw = edge_options(p.eval, paths.seism_dir, edge_gt.gt_kind)
-    meters = {t: build_meter(t, spec, protocol_of(p.eval), **(edge_kw if t == "edge" else {})) for t in tasks}
-    edge_items: list[tuple[str, np.ndarray, np.ndarray]] = []  # the slow meter: fed in parallel at the end
-    panels = []
-
     t0 = time.perf_counter()
-    bar = tqdm(total=len(indices), desc=f"eval {variant}", disable=not (progress and env.is_main), dynamic_ncols=True)
-    for pr in predict(host, p, indices=indices):
-        for t in tasks:
-            if t != "edge":
-                meters[t].update(pr.pred[t], pr.gt[t], id=pr.id)
-            elif edge_gt.selects(pr.id):  # labelmap_test_new: the test_new ids only, GT = their LabelMap
-                edge_items.append((pr.id, pr.pred[t], edge_gt.target(gt_split, pr.index, pr.gt[t])))
-        if pr.index < PANEL_IMAGES:
-            panels.append((pr.id, pr.gt["image"], {t: pr.gt[t] for t in tasks}, pr.pred))
-        bar.update(1)
-    bar.close()
+    meters, panels = _score(
+        host, p, indices, gt_split, edge_gt, edge_kw, desc=f"eval {variant}", progress=progress and env.is_main
+    )
     gt_split.close()
-    if edge_items:
-        workers = p.eval.workers or os.cpu_count() or 1
-        if progress and env.is_main:
-            print(f"eval {variant}: edge odsF ({len(edge_items)} images, {workers} worker processes)...", flush=True)
-        feed(meters["edge"], edge_items, workers=workers)
 
     states = all_gather_objects({t: m.state() for t, m in meters.items()}, env)
     gathered_panels = all_gather_objects(panels, env)
@@ -136,6 +119,73 @@ def evaluate_variant(
         if progress:
             print(format_eval_summary(result))
     return result
+
+
+def _score(
+    host: Any,
+    p: Params,
+    indices: list[int],
+    gt_split: PreparedSplit,
+    edge_gt: Any,
+    edge_kw: dict[str, Any],
+    *,
+    desc: str,
+    progress: bool,
+) -> tuple[dict[str, Meter], list[tuple[str, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]]]:
+    """The one scoring pass: predict ``indices`` of val, feed every task's meter (edge odsF last, in
+    ``eval.workers`` processes) and keep the first :data:`PANEL_IMAGES` images for the qualitative panel."""
+    spec = dataset_spec(p.data.dataset)
+    tasks = tuple(host.tasks)
+    meters = {t: build_meter(t, spec, protocol_of(p.eval), **(edge_kw if t == "edge" else {})) for t in tasks}
+    edge_items: list[tuple[str, np.ndarray, np.ndarray]] = []  # the slow meter: fed in parallel at the end
+    panels = []
+    bar = tqdm(total=len(indices), desc=desc, disable=not progress, dynamic_ncols=True)
+    for pr in predict(host, p, indices=indices):
+        for t in tasks:
+            if t != "edge":
+                meters[t].update(pr.pred[t], pr.gt[t], id=pr.id)
+            elif edge_gt.selects(pr.id):  # labelmap_test_new: the test_new ids only, GT = their LabelMap
+                edge_items.append((pr.id, pr.pred[t], edge_gt.target(gt_split, pr.index, pr.gt[t])))
+        if pr.index < PANEL_IMAGES:
+            panels.append((pr.id, pr.gt["image"], {t: pr.gt[t] for t in tasks}, pr.pred))
+        bar.update(1)
+    bar.close()
+    if edge_items:
+        workers = p.eval.workers or os.cpu_count() or 1
+        if progress:
+            print(f"{desc}: edge odsF ({len(edge_items)} images, {workers} worker processes)...", flush=True)
+        feed(meters["edge"], edge_items, workers=workers)
+    return meters, panels
+
+
+def val_metrics(host: Any, params: Params) -> dict[str, float]:
+    """The primary metric of each task of ``host`` on val (all images, or the first ``eval.limit``), scored with the
+    ``eval`` protocol as :func:`evaluate_variant` scores it, except that odsF (the costly meter) uses every k-th
+    threshold, k = the larger of ``train.val_edge_threshold_step`` and ``eval.edge_threshold_step``; returned as
+    ``{"val/<task>_<metric>": value}``, the learning-curve points of ``train.val_evals``. Nothing is written; the
+    host is put in eval mode and returned to the mode it was in."""
+    from mtcontrast.metrics.delta_m import DELTA_M_METRICS
+
+    step = max(params.eval.edge_threshold_step, params.train.val_edge_threshold_step)
+    p = params.model_copy(
+        update={"eval": params.eval.model_copy(update={"export_edges": False, "edge_threshold_step": step})}
+    )
+    was_training = host.training
+    host.eval()
+    try:
+        with PreparedSplit(p.data.prepared_path("val")) as gt_split:
+            n = len(gt_split) if p.eval.limit is None else min(len(gt_split), p.eval.limit)
+            choice = p.eval.edge_gt if "edge" in host.tasks else "prepared_edges"
+            edge_gt = resolve_edge_gt(choice, gt_split, gt_split.ids[:n])
+            edge_kw = edge_options(p.eval, Path("."), edge_gt.gt_kind)
+            meters, _ = _score(host, p, list(range(n)), gt_split, edge_gt, edge_kw, desc="val", progress=False)
+    finally:
+        host.train(was_training)
+    out = {}
+    for task, meter in meters.items():
+        metric = DELTA_M_METRICS[task][0]
+        out[f"val/{task}_{metric}"] = float(meter.compute()[metric])
+    return out
 
 
 def _write_atomic(path: Path, write: Any) -> None:

@@ -336,7 +336,8 @@ def _train(p: Params, variant: str, *, resume: bool, progress: bool, callbacks: 
 
     model.train()
     t0 = time.perf_counter()
-    consecutive, last_log = 0, {}
+    consecutive, last_log, val_seconds = 0, {}, 0.0
+    val_at = val_steps(p.train.iterations, p.train.val_evals)
     bar = tqdm(
         total=p.train.iterations,
         initial=start,
@@ -377,10 +378,16 @@ def _train(p: Params, variant: str, *, resume: bool, progress: bool, callbacks: 
                 )
         scheduler.step()
         done = step + 1
-        if env.is_main and (done % p.train.log_every == 0 or done == p.train.iterations):
+        if env.is_main and (done % p.train.log_every == 0 or done == p.train.iterations or done in val_at):
             last_log = {"train/loss": float(total.detach()), "train/lr": optimizer.param_groups[0]["lr"]}
             last_log |= {f"train/{k}": float(v.detach()) for k, v in out.components.items()}
             last_log |= {f"train/{k}": float(v) for k, v in out.stats.items()}
+            if done in val_at:
+                from mtcontrast.engine.evaluator import val_metrics
+
+                tv = time.perf_counter()
+                last_log |= val_metrics(model.host, p)
+                val_seconds += time.perf_counter() - tv
             with history.open("a") as fh:
                 fh.write(json.dumps({"step": done, **last_log}) + "\n")
             for cb in callbacks:
@@ -401,6 +408,7 @@ def _train(p: Params, variant: str, *, resume: bool, progress: bool, callbacks: 
                     "steps": result.steps,
                     "resumed_from": start,
                     "seconds": round(result.seconds, 2),
+                    "val_seconds": round(val_seconds, 2),  # of ``seconds``: the train.val_evals evaluations
                     "skipped_steps": skipped,
                     "final": last_log,
                     "tasks": list(host.tasks),
@@ -416,6 +424,12 @@ def _train(p: Params, variant: str, *, resume: bool, progress: bool, callbacks: 
         if progress:
             print(format_summary(result))
     return result
+
+
+def val_steps(iterations: int, evals: int) -> frozenset[int]:
+    """The steps after which ``train.val_evals`` evaluations run: evenly spaced, the last at the final step, so
+    that with 5 the last two are 80 % and 100 % (the "last 20 % of steps" of the learning-curve check)."""
+    return frozenset(max(1, round(k * iterations / evals)) for k in range(1, evals + 1)) if evals else frozenset()
 
 
 def format_summary(result: TrainResult) -> str:

@@ -32,7 +32,7 @@ from mtcontrast.scenes.indoor import render_nyud
 from mtcontrast.scenes.pascal import render_pascal
 from mtcontrast.tasks import HUMAN_PARTS_CLASSES, NYU40_CLASSES, PERSON_CLASS_INDEX, PERSON_PART_GROUPS, VOC_CLASSES
 
-GENERATOR_VERSION = 1  # bump when the same params would produce different images
+GENERATOR_VERSION = 2  # bump when the same params would produce different images
 MANIFEST = "scenes_manifest.json"
 SPLITS = ("train", "val")
 Family = Literal["nyud", "pascal"]

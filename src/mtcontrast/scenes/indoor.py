@@ -235,6 +235,7 @@ class NyudSample:
 class _Ctx:
     rng: np.random.Generator
     room: RoomLayout
+    item_scale: float = 1.0  # scenes.item_scale: size factor of small items
 
     def mat(self, name: str) -> Material:
         st = STYLES[name]
@@ -452,7 +453,7 @@ def _soft(name: str, size: tuple[float, float, float], kinds: tuple[str, ...] | 
     """Flattened lumps (clothes, pillows, bags) on a bed / sofa / chair, else on the floor."""
 
     def build(c: _Ctx) -> list[SceneObject]:
-        radii = np.array(size) * c.rng.uniform(0.75, 1.25, 3)
+        radii = np.array(size) * c.rng.uniform(0.75, 1.25, 3) * c.item_scale
         spot = _on_top(c, (radii[0], radii[2]), kinds)
         if spot is None:
             return []
@@ -475,29 +476,31 @@ _SMALL_SUPPORTS = ("table", "desk", "dresser", "night stand", "shelves", "counte
 def _books(c: _Ctx) -> list[SceneObject]:
     """A row of standing books, each its own instance (edges between spines, as in NYU)."""
     count = int(c.rng.integers(2, 7))
-    spot = _on_top(c, (0.04 * count, 0.1), ("shelves", "desk", "table", "dresser", "night stand", "bookshelf"))
+    k = c.item_scale
+    spot = _on_top(c, (0.04 * count * k, 0.1 * k), ("shelves", "desk", "table", "dresser", "night stand", "bookshelf"))
     if spot is None:
         return []
     p = _lifted(*spot)
     objs = []
-    offset = -0.035 * count / 2
+    offset = -0.035 * count * k / 2
     for _ in range(count):
-        thick, height, depth = c.u(0.02, 0.05), c.u(0.17, 0.28), c.u(0.12, 0.2)
+        thick, height, depth = c.u(0.02, 0.05) * k, c.u(0.17, 0.28) * k, c.u(0.12, 0.2) * k
         offset += thick / 2
         book = p.box(0.0, offset, height / 2, thick / 2, height / 2, depth / 2)
         objs.append(c.obj("books", [Part(book, c.mat("books"))]))
-        offset += thick / 2 + 0.003
+        offset += thick / 2 + 0.003 * k
     return objs
 
 
 def _paper(c: _Ctx) -> list[SceneObject]:
     objs = []
     for _ in range(int(c.rng.integers(1, 4))):
-        spot = _on_top(c, (0.11, 0.15), ("desk", "table", "counter", "dresser"))
+        k = c.item_scale
+        spot = _on_top(c, (0.11 * k, 0.15 * k), ("desk", "table", "counter", "dresser"))
         if spot is None:
             break
         p = _lifted(*spot)
-        objs.append(c.obj("paper", [Part(p.box(0.0, 0.0, 0.002, 0.105, 0.002, 0.148), c.mat("paper"))]))
+        objs.append(c.obj("paper", [Part(p.box(0.0, 0.0, 0.002, 0.105 * k, 0.002, 0.148 * k), c.mat("paper"))]))
     return objs
 
 
@@ -516,7 +519,7 @@ def _small_prop(name: str, size: tuple[float, float]) -> Builder:
     """Boxes and miscellaneous props: a random primitive on a support or the floor (class 0 = unlabelled)."""
 
     def build(c: _Ctx) -> list[SceneObject]:
-        s = c.u(*size)
+        s = c.u(*size) * c.item_scale
         spot = _on_top(c, (s, s), _SMALL_SUPPORTS)
         if spot is None:
             return []
@@ -644,6 +647,28 @@ _PRIORITY: dict[str, int] = {
 }
 
 
+# The object classes a room can draw (every NYU-40 class but the room shell and the unlabelled clutter), in
+# catalogue order: ``scenes.class_mix`` spreads that share of the draws uniformly over them.
+_OBJECT_CLASSES: tuple[str, ...] = tuple(n for n in NYU40_CLASSES if n not in ("wall", "floor", "ceiling"))
+
+
+def _signatures(n: int) -> np.ndarray:
+    """``n`` + 1 RGB colour-signature multipliers (row 0 = unlabelled, all ones): hues on the golden angle and three
+    saturation / lightness levels, so neighbouring class ids look unlike each other; each row's mean is its
+    lightness (0.8, 1 or 1.2). Fixed (no randomness)."""
+    out = np.ones((n + 1, 3))
+    for i in range(1, n + 1):
+        hue = (i * 0.618034) % 1.0
+        sat, light = ((1.0, 1.0), (0.6, 1.2), (1.0, 0.8))[i % 3]
+        rgb = np.clip(np.abs(np.mod(hue * 6.0 + np.array([0.0, 4.0, 2.0]), 6.0) - 3.0) - 1.0, 0.0, 1.0)
+        centred = rgb - rgb.mean()
+        out[i] = light * (1.0 + 0.7 * sat * centred / np.abs(centred).max())
+    return out
+
+
+SIGNATURES = _signatures(len(NYU40_CLASSES))  # ``scenes.class_tint`` blends albedo × this row of the class
+
+
 def _room_shell(c: _Ctx, kind: str) -> list[SceneObject]:
     """Floor, ceiling and four walls, each its own instance; tiles in kitchens and bathrooms."""
     floor_style = STYLES["floor"]
@@ -686,11 +711,12 @@ def render_nyud(rng: np.random.Generator, params: ScenesParams) -> NyudSample:
     """One indoor frame at ``params.image_size``; every random choice comes from ``rng``."""
     height, width = params.image_size
     kind, room = _sample_room(rng, height, width)
-    c = _Ctx(rng, room)
+    c = _Ctx(rng, room, params.item_scale)
     objects = _room_shell(c, kind)
     weights = ROOM_TYPES[kind][1]
-    names = list(weights)
-    probs = np.array([weights[n] for n in names])
+    names = list(_OBJECT_CLASSES)
+    room_probs = np.array([weights.get(n, 0.0) for n in names])
+    probs = (1.0 - params.class_mix) * room_probs / room_probs.sum() + params.class_mix / len(names)
     count = int(rng.integers(params.objects[0], params.objects[1] + 1))
     picks = [names[i] for i in rng.choice(len(names), size=count, p=probs / probs.sum())]
     picks += ["unlabelled"] * int(rng.integers(0, 3))
@@ -702,9 +728,12 @@ def render_nyud(rng: np.random.Generator, params: ScenesParams) -> NyudSample:
     lighting = Lighting(rng.uniform(0.08, 0.2), rng.uniform(0.7, 1.2), point=light, falloff=rng.uniform(0.2, 0.4))
     frame = render(objects, room.camera, lighting)
     tint = rng.uniform(0.9, 1.1, 3)
-    image = to_uint8(frame.radiance * tint, params.noise, rng)
-
     labels = np.array([o.label for o in objects] + [0], dtype=np.uint8)
+    radiance = frame.radiance * tint
+    if params.class_tint > 0:  # each class's colour signature, multiplied into its albedo (shading and texture kept)
+        radiance = radiance * (1.0 - params.class_tint + params.class_tint * SIGNATURES)[labels[frame.obj]]
+    image = to_uint8(radiance, params.noise, rng)
+
     specular = np.array([o.specular for o in objects] + [False])
     semseg = labels[frame.obj]
     depth = frame.depth.copy()
