@@ -180,3 +180,60 @@ def test_evaluation_depends_on_the_checkpoint_and_eval_only(
     assert other.images == 2 and other.metrics != before  # while `eval` does change it
     stages = yaml.safe_load((repo_root / "dvc.yaml").read_text())["stages"]
     assert stages["evaluate"]["do"]["params"] == ["eval"]
+
+
+def _first_batches(p: Params, steps: int = 3) -> tuple[dict[str, torch.Tensor], list[list[int]], list[torch.Tensor]]:
+    """What a training of resolved params ``p`` starts from: the host's initial state, the indices of its first
+    batches and their augmented images, built by the trainer's own functions."""
+    from mtcontrast.data.dataset import build_dataset
+    from mtcontrast.engine.trainer import _batches, _EpochIndexed, build_training_model
+
+    model = build_training_model(p)
+    dataset = build_dataset(p, "train", tasks=model.host.tasks)
+    sampler = IterationSampler(len(dataset), p.train.batch_size, seed=p.seed)
+    batches, images = [], []
+    for _, batch in zip(range(steps), _batches(sampler, 0), strict=False):
+        batches.append([i for _, i in batch])
+        images.append(torch.stack([torch.as_tensor(_EpochIndexed(dataset)[item]["image"]) for item in batch]))
+    return {k: v.clone() for k, v in model.host.state_dict().items()}, batches, images
+
+
+def test_host_and_regularised_runs_of_one_seed_share_initial_weights_and_data(
+    tiny_recipe: TinyRecipe, tiny: Path
+) -> None:
+    """Each seed is a paired comparison: `mtl` and `mtl_contrast` of one seed start from the same host weights
+    (bitwise) and read the same batches; the projectors are built after the host, from their own draws."""
+    from mtcontrast.config import resolve_variant
+
+    params = tiny_recipe.at(tiny)
+    host_state, host_batches, host_images = _first_batches(resolve_variant(params, "mtl", 1))
+    reg_state, reg_batches, reg_images = _first_batches(resolve_variant(params, "mtl_contrast", 1))
+    assert host_state.keys() == reg_state.keys()
+    assert all(torch.equal(host_state[k], reg_state[k]) for k in host_state)
+    assert host_batches == reg_batches
+    assert all(torch.equal(a, b) for a, b in zip(host_images, reg_images, strict=True))
+    other_state, other_batches, _ = _first_batches(resolve_variant(params, "mtl", 2))  # another seed: another pair
+    assert other_batches != host_batches
+    assert not all(torch.equal(host_state[k], other_state[k]) for k in host_state if k.endswith("weight"))
+
+
+def test_same_params_and_seed_give_bit_identical_metrics_in_fresh_processes(
+    tiny_recipe: TinyRecipe, tiny: Path, tmp_path: Path
+) -> None:
+    """Two fresh processes, one thread each, same params and seed: the same weights and the same metrics, bit for
+    bit (the regulariser's draws included). README *Determinism* lists what this does not cover."""
+    outputs = []
+    for name in ("a", "b"):
+        params = tiny_recipe.at(tiny, f"train.runs_dir={tmp_path}/{name}")
+        file = tiny_recipe.write(tmp_path / f"{name}.yaml", params)
+        for command in ("train", "evaluate"):
+            cmd = [sys.executable, "-m", "mtcontrast.cli", command, "--params", str(file), "-q"]
+            cmd += ["--variant", "mtl_contrast", "--seed", "1"]
+            out = subprocess.run(cmd, env=_env(tmp_path), capture_output=True, text=True, timeout=600)
+            assert out.returncode == 0, out.stderr[-3000:]
+        paths = params.train.run_paths("mtl_contrast", 1)
+        outputs.append((json.loads(paths.metrics.read_text())["tasks"], load_checkpoint(paths.checkpoint)["model"]))
+    (metrics_a, weights_a), (metrics_b, weights_b) = outputs
+    assert metrics_a == metrics_b  # exact float equality, every task and metric
+    assert weights_a.keys() == weights_b.keys()
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
