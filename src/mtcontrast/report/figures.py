@@ -480,6 +480,9 @@ def ablation_chart(summary: pd.DataFrame, out_png: str | Path, title: str = "Abl
     return save_figure(fig, out_png)
 
 
+_METRIC_LABELS = {"miou": "mIoU", "rmse": "RMSE", "mean": "mErr", "maxf": "maxF", "odsf": "odsF"}
+
+
 def forest_plot(results: Mapping[str, Any], out_png: str | Path) -> Path | None:
     """The regulariser's paired effects of ``reports/metrics.json`` (``contrast_minus_host``) as a forest plot: one
     row per task metric and Δm vs host, each on its own axis (the units differ), with the per-seed differences
@@ -519,7 +522,8 @@ def forest_plot(results: Mapping[str, Any], out_png: str | Path) -> Path | None:
         ax.set_ylim(-0.5, 0.5)
         ax.set_yticks([])
         better = "higher is better" if e["higher_is_better"] else "lower is better"
-        label = "Δm vs host (%)" if key == "delta_m" else key.replace(".", " ")
+        metric = key.split(".")[-1]
+        label = "Δm vs host (%)" if key == "delta_m" else f"{task} {_METRIC_LABELS.get(metric, metric)}"
         ax.set_ylabel(f"{label}\n({better})", rotation=0, ha="right", va="center", fontsize=9)
         ax.tick_params(axis="x", labelsize=8)
         ax.set_title(e["verdict"], fontsize=8, loc="left", pad=3)
