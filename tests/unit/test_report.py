@@ -158,9 +158,10 @@ def test_report_on_hand_made_run_folders_with_bootstrap_headline_per_seed_and_fo
     row = json.loads((tmp_path / "reports" / "headline" / "mtl_contrast-mtl.s1.json").read_text())
     assert row["semseg"]["miou"] == pytest.approx(2.0) and set(row) == {"semseg", "depth", "normals", "edge", "delta_m"}
     stored = json.loads((tmp_path / "reports" / "metrics.json").read_text())
-    assert stored["contrast_minus_host"]["mtl_contrast-mtl"]["verdict"] == results["contrast_minus_host"][
-        "mtl_contrast-mtl"
-    ]["verdict"]
+    assert (
+        stored["contrast_minus_host"]["mtl_contrast-mtl"]["verdict"]
+        == results["contrast_minus_host"]["mtl_contrast-mtl"]["verdict"]
+    )
     png = forest_plot(stored, tmp_path / "figures" / "forest.png")
     assert png is not None and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from PIL import Image

@@ -68,7 +68,10 @@ def test_children_get_delta_m_vs_host_and_vs_single_task_baselines() -> None:
         child("on0", True, 0, _metrics(44.0, 0.76)),  # vs off0: (+10 % mIoU, +5 % RMSE) / 2 = +7.5 %
         child("on1", True, 1, _metrics(45.0, 0.55)),  # vs off1: (-10 %, -10 %) / 2 = -10 %
     ]
-    baselines = {0: {"semseg": {"miou": 50.0}, "depth": {"rmse": 0.8}}, 1: {"semseg": {"miou": 40.0}, "depth": {"rmse": 0.5}}}
+    baselines = {
+        0: {"semseg": {"miou": 50.0}, "depth": {"rmse": 0.8}},
+        1: {"semseg": {"miou": 40.0}, "depth": {"rmse": 0.5}},
+    }
     deltas = child_deltas(children, baselines)
     assert deltas["on0·s0"]["val/delta_m_vs_host"] == pytest.approx(7.5)
     assert deltas["on1·s1"]["val/delta_m_vs_host"] == pytest.approx(-10.0)

@@ -68,7 +68,6 @@ class Params(Section):
     trains each variant once per seed, the report pairs and averages over them); the params of one run hold only its
     own: :meth:`at_seed` / :func:`resolve_variant` narrow ``seeds`` to ``[s]``, and :attr:`seed` reads it."""
 
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
     scenes: ScenesParams = Field(default_factory=ScenesParams)
     data: DataParams = Field(default_factory=DataParams)
     model: ModelParams = Field(default_factory=ModelParams)
@@ -77,6 +76,7 @@ class Params(Section):
     eval: EvalParams = Field(default_factory=EvalParams)
     variants: dict[str, VariantParams] = Field(default_factory=lambda: dict(_DEFAULT_VARIANTS))
     ablation: AblationParams = Field(default_factory=AblationParams)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
 
     @field_validator("seeds")
     @classmethod
