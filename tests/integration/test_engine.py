@@ -64,7 +64,7 @@ def test_killed_run_resumes_to_the_same_final_metrics(tiny_recipe: TinyRecipe, t
         "--params",
         str(tiny_recipe.write(tiny / "killed.yaml", p_kill)),
     ]
-    ckpt = Path(p_kill.train.runs_dir) / "mtl_contrast" / "checkpoint.pt"
+    ckpt = p_kill.train.run_paths("mtl_contrast", 0).checkpoint
     proc = subprocess.Popen(cmd, env=_env(tiny), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     killed_at = None
     deadline = time.time() + 240
@@ -82,7 +82,7 @@ def test_killed_run_resumes_to_the_same_final_metrics(tiny_recipe: TinyRecipe, t
 
     resumed = train_variant(p_kill, "mtl_contrast", progress=False)
     assert resumed.resumed_from == killed_at
-    full_state = load_checkpoint(Path(p_full.train.runs_dir) / "mtl_contrast" / "checkpoint.pt")["model"]
+    full_state = load_checkpoint(p_full.train.run_paths("mtl_contrast", 0).checkpoint)["model"]
     kill_state = load_checkpoint(ckpt)["model"]
     assert full_state.keys() == kill_state.keys()
     assert all(torch.equal(full_state[k], kill_state[k]) for k in full_state)
@@ -102,7 +102,7 @@ def test_nonfinite_steps_are_skipped_and_counted(tiny_recipe: TinyRecipe, tiny: 
     prepare_dataset(params.data, progress=False)
     _poison_depth(params.data.prepared_path("train"), 0)
     result = train_variant(params, "depth", progress=False)
-    sampler = IterationSampler(8, 2, seed=params.seed)
+    sampler = IterationSampler(8, 2, seed=params.seeds[0])  # train_variant's default: the first seed
     expected = sum(0 in idx for _, idx in zip(range(params.train.iterations), (b for _, b in sampler.batches(0))))
     assert expected > 0 and result.skipped_steps == expected
     assert all(
@@ -146,10 +146,10 @@ def test_ddp_training_runs_and_ddp_metrics_equal_single_process(tiny_recipe: Tin
     params: Params = tiny_recipe.at(tiny, f"train.runs_dir={tiny}/ddp")
     params_file = tiny_recipe.write(tiny / "ddp.yaml", params)
     _torchrun(tiny, params_file, "train", "--variant", "mtl")
-    ckpt = load_checkpoint(Path(params.train.runs_dir) / "mtl" / "checkpoint.pt")
+    ckpt = load_checkpoint(params.train.run_paths("mtl", 0).checkpoint)
     assert ckpt["step"] == params.train.iterations and len(ckpt["rng"]) == 2  # both ranks' RNG states saved
     single = evaluate_variant(params, "mtl", progress=False).metrics
-    metrics_file = Path(params.train.runs_dir) / "mtl" / "eval" / "metrics.json"
+    metrics_file = params.train.run_paths("mtl", 0).metrics
     metrics_file.unlink()
     _torchrun(tiny, params_file, "evaluate", "--variant", "mtl")
     ddp = json.loads(metrics_file.read_text())

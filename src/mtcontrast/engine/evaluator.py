@@ -76,6 +76,7 @@ def evaluate_variant(
     checkpoint.pt``) on val with the current
     ``eval`` params; writes ``<run>/eval/metrics.json``, ``per_image.parquet`` and ``confusion.npz`` (rank 0).
     The model and its data come from the checkpoint's stored params (``trained``, when already loaded)."""
+    params = params.at_seed()  # the params of one run (default: the first of `seeds`, as `train_variant`)
     paths = params.train.run_paths(variant, params.seed)
     env: DistEnv = init_distributed(params.train.device)
     if trained is None:
