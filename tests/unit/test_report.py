@@ -11,8 +11,8 @@ import pytest
 
 from mtcontrast.config import load_params
 from mtcontrast.data import PreparedSplit, prepare_dataset
-from mtcontrast.report.floors import compute_floors
 from mtcontrast.report.figures import forest_plot
+from mtcontrast.report.floors import compute_floors
 from mtcontrast.report.results import build_results, render_markdown, write_report
 from mtcontrast.scenes import generate_scenes
 
