@@ -179,7 +179,7 @@ def test_evaluation_depends_on_the_checkpoint_and_eval_only(
     other = evaluate_variant(tiny_recipe.at(tiny, f"train.runs_dir={tiny}/frozen", "eval.limit=2"), "mtl_contrast")
     assert other.images == 2 and other.metrics != before  # while `eval` does change it
     stages = yaml.safe_load((repo_root / "dvc.yaml").read_text())["stages"]
-    assert stages["evaluate"]["do"]["params"] == ["eval"]
+    assert stages["evaluate"]["params"] == ["eval"]
 
 
 def _first_batches(p: Params, steps: int = 3) -> tuple[dict[str, torch.Tensor], list[list[int]], list[torch.Tensor]]:
@@ -222,15 +222,19 @@ def test_same_params_and_seed_give_bit_identical_metrics_in_fresh_processes(
 ) -> None:
     """Two fresh processes, one thread each, same params and seed: the same weights and the same metrics, bit for
     bit (the regulariser's draws included). README *Determinism* lists what this does not cover."""
+    script = (
+        "import sys; from mtcontrast.config import load_params;"
+        "from mtcontrast.engine.trainer import train_variant; from mtcontrast.engine.evaluator import evaluate_variant;"
+        "p = load_params(sys.argv[1]).at_seed(1);"
+        "train_variant(p, 'mtl_contrast', progress=False); evaluate_variant(p, 'mtl_contrast', progress=False)"
+    )
     outputs = []
     for name in ("a", "b"):
         params = tiny_recipe.at(tiny, f"train.runs_dir={tmp_path}/{name}")
         file = tiny_recipe.write(tmp_path / f"{name}.yaml", params)
-        for command in ("train", "evaluate"):
-            cmd = [sys.executable, "-m", "mtcontrast.cli", command, "--params", str(file), "-q"]
-            cmd += ["--variant", "mtl_contrast", "--seed", "1"]
-            out = subprocess.run(cmd, env=_env(tmp_path), capture_output=True, text=True, timeout=600)
-            assert out.returncode == 0, out.stderr[-3000:]
+        cmd = [sys.executable, "-c", script, str(file)]  # the engine's train + evaluate, in a process of its own
+        out = subprocess.run(cmd, env=_env(tmp_path), capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-3000:]
         paths = params.train.run_paths("mtl_contrast", 1)
         outputs.append((json.loads(paths.metrics.read_text())["tasks"], load_checkpoint(paths.checkpoint)["model"]))
     (metrics_a, weights_a), (metrics_b, weights_b) = outputs
