@@ -510,7 +510,7 @@ def forest_plot(results: Mapping[str, Any], out_png: str | Path) -> Path | None:
         task = key.split(".")[0]
         color = task_color(task) if task in TASK_COLORS else "#333333"
         values = [v for v in (*e["diffs"], e["low"], e["high"], *(e["bootstrap"] or ())) if v is not None]
-        span = max(abs(v) for v in [*values, 1e-12])
+        span = max(abs(v) for v in [*values, 0.0]) or 1.0  # all zero: a unit axis, not one of 1e-12
         ax.set_xlim(-1.15 * span, 1.15 * span)
         ax.axvline(0.0, color="#888888", lw=1, zorder=1)
         ax.scatter(e["diffs"], [0.18] * len(e["diffs"]), s=18, color=color, alpha=0.55, zorder=3, label="per seed")
@@ -531,9 +531,10 @@ def forest_plot(results: Mapping[str, Any], out_png: str | Path) -> Path | None:
             ax.spines[side].set_visible(False)
     pair_names = ", ".join(pairs)
     ci = "no interval (one seed)" if n_seeds < 2 else "thick bar: 95 % t interval over seeds"
+    boot = " · thin bar: bootstrap over val images" if any(e["bootstrap"] for _, _, e in rows) else ""
     fig.suptitle(
         f"Regulariser effect, {pair_names} (with − without, paired by seed, {n_seeds} seed"
-        f"{'s' if n_seeds != 1 else ''})\n◆ mean · dots: seeds · {ci} · thin bar: bootstrap over val images",
+        f"{'s' if n_seeds != 1 else ''})\n◆ mean · dots: seeds · {ci}{boot}",
         fontsize=10,
     )
     return save_figure(fig, out_png)
