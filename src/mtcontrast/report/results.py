@@ -303,7 +303,7 @@ def _pm(entry: dict[str, Any], signed: bool = False, digits: str = ".4g") -> str
     if entry.get("low") is None:
         return mean
     half = (entry["high"] - entry["low"]) / 2
-    return f"{mean} ± {half:.2g}"
+    return f"{mean} ± {half:.2g}" if half < 100 else f"{mean} ± {half:.0f}"  # 350, not 3.5e+02
 
 
 def _ci(low: float | None, high: float | None) -> str:
