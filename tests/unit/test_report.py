@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,10 @@ def test_three_seeds_give_means_t_intervals_paired_deltas_and_a_verdict() -> Non
     assert "| semseg | 42 ± 5 | – | – | – | baseline |" in md  # half-width 4.97
     assert "| seed 1 | +2 | +0 | +0 | +0 | +1.19 |" in md
     assert "**Verdict: no detectable effect at this budget: Δm vs host" in md
+    evals[2]["mtl_contrast"]["tasks"]["edge"]["odsf"] = math.nan  # a diverged run: no interval, no claim, no crash
+    broken = build_results(params, evals, None)["contrast_minus_host"]["mtl_contrast-mtl"]["effects"]["edge.odsf"]
+    assert broken["low"] is None and broken["verdict"] == "no interval: edge odsF is not finite for some seed; no claim"
+    assert "edge odsF is not finite" in render_markdown(params, build_results(params, evals, None))
 
 
 def _per_image(values: dict[str, list[float]]) -> pd.DataFrame:

@@ -513,12 +513,14 @@ def forest_plot(results: Mapping[str, Any], out_png: str | Path) -> Path | None:
         span = max(abs(v) for v in [*values, 0.0]) or 1.0  # all zero: a unit axis, not one of 1e-12
         ax.set_xlim(-1.15 * span, 1.15 * span)
         ax.axvline(0.0, color="#888888", lw=1, zorder=1)
-        ax.scatter(e["diffs"], [0.18] * len(e["diffs"]), s=18, color=color, alpha=0.55, zorder=3, label="per seed")
+        diffs = [d for d in e["diffs"] if d is not None]
+        ax.scatter(diffs, [0.18] * len(diffs), s=18, color=color, alpha=0.55, zorder=3, label="per seed")
         if e["low"] is not None:
             ax.plot([e["low"], e["high"]], [0, 0], color=color, lw=4, solid_capstyle="butt", zorder=2)
         if e["bootstrap"]:
             ax.plot(e["bootstrap"], [-0.22, -0.22], color=color, lw=1.5, alpha=0.8, zorder=2)
-        ax.scatter([e["mean"]], [0], marker="D", s=48, color="black", zorder=4)
+        if e["mean"] is not None:
+            ax.scatter([e["mean"]], [0], marker="D", s=48, color="black", zorder=4)
         ax.set_ylim(-0.5, 0.5)
         ax.set_yticks([])
         better = "higher is better" if e["higher_is_better"] else "lower is better"

@@ -87,7 +87,9 @@ def _finite(value: float) -> float | None:
 
 
 def _interval(values: list[float]) -> dict[str, Any]:
-    """Mean over seeds and its 95 % t interval (``low`` / ``high`` null with one seed)."""
+    """Mean over seeds and its 95 % t interval (``low`` / ``high`` null with one seed or a non-finite value)."""
+    if not all(math.isfinite(v) for v in values):
+        return {"mean": _finite(float(np.mean(values))), "low": None, "high": None, "n": len(values), "values": values}
     e = paired_effect(values, [0.0] * len(values))
     return {"mean": e.mean, "low": _finite(e.low), "high": _finite(e.high), "n": e.n, "values": list(e.diffs)}
 
@@ -169,6 +171,19 @@ def _effect(
     boot: tuple[float, float] | None,
     digits: int,
 ) -> dict[str, Any]:
+    if not all(math.isfinite(v) for v in [*with_values, *without_values]):  # e.g. a metric of a diverged run
+        diffs = [a - b for a, b in zip(with_values, without_values, strict=True)]
+        return {
+            "diffs": [_finite(d) for d in diffs],
+            "mean": _finite(float(np.mean(diffs))),
+            "sd": None,
+            "low": None,
+            "high": None,
+            "n": len(diffs),
+            "bootstrap": None,
+            "higher_is_better": higher_is_better,
+            "verdict": f"no interval: {label} is not finite for some seed; no claim",
+        }
     e = paired_effect(with_values, without_values)
     return {
         "diffs": list(e.diffs),
@@ -272,7 +287,7 @@ def build_results(
             "with": with_c,
             "without": without,
             "per_task": {t: {DELTA_M_METRICS[t][0]: effects[f"{t}.{DELTA_M_METRICS[t][0]}"]["mean"]} for t in tasks},
-            "delta_m_vs_host": round(effects["delta_m"]["mean"], 4),
+            "delta_m_vs_host": _finite(effects["delta_m"]["mean"]) and round(effects["delta_m"]["mean"], 4),
             "per_seed": per_seed,
             "effects": effects,
             "verdict": effects["delta_m"]["verdict"],
@@ -299,6 +314,8 @@ def _num(value: float | None, signed: bool = False) -> str:
 
 def _pm(entry: dict[str, Any], signed: bool = False, digits: str = ".4g") -> str:
     """``mean ± half-width`` of the 95 % t interval; the mean alone with one seed."""
+    if entry.get("mean") is None:
+        return "–"
     mean = f"{entry['mean']:{'+' if signed else ''}{digits}}".replace("-", "−")
     if entry.get("low") is None:
         return mean
@@ -439,7 +456,7 @@ def headline_rows(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _write_json(path: Path, payload: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
     tmp.replace(path)
 
 
