@@ -2,12 +2,12 @@
 nested under one parent run, summarised over seeds.
 
 Inputs: params.yaml (section ``ablation``: name, variant, grid, max_parallel, runs_dir, out_dir; flow parameters
-override them), the DVC-prepared data (``dvc repro prepare``). Outputs: ``<ablation.runs_dir>/<name>/<child>/``
+override them), the DVC-prepared data (``dvc repro prepare``). Outputs: ``<ablation.runs_dir>/<name>/<child>/s<seed>/`` (grid × ``seeds``)
 (never the DVC pipeline's runs), ``<ablation.out_dir>/<name>/summary.{parquet,md,png}`` + ``children.parquet``,
 published as Prefect table / markdown artifacts and as artifacts of the MLflow parent run.
 
     mtc ablate                                                   # the grid in params.yaml
-    mtc ablate --grid 'loss.contrast.weight=[0.1, 0.3, 1, 3]' --grid 'seed=[0, 1, 2]' --max-parallel 2
+    mtc ablate --grid 'loss.contrast.weight=[0.1, 0.3, 1, 3]' -S 'seeds=[0, 1, 2]' --max-parallel 2
     python -m pipelines.ablation --grid 'loss.contrast.source_mode=[random, all, random_with_self]' --name sources
 
 Fan-out: one Prefect task per child on a ``ThreadPoolTaskRunner(max_workers=max_parallel)``, held by the subflow
@@ -77,26 +77,30 @@ def train_children(
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def log_child_deltas(params: Params, children: list[ChildResult]) -> dict[str, dict[str, float]]:
     """Δm vs host (paired by seed) and, when the DVC pipeline's single-task variants in ``train.runs_dir`` are
-    evaluated, Δm against them, into each child's MLflow run (``val/delta_m_vs_host``, ``val/delta_m``)."""
+    evaluated for the child's seed, Δm against them, into each child's MLflow run (``val/delta_m_vs_host``,
+    ``val/delta_m``)."""
     from mtcontrast.report.results import load_eval, single_task_baselines
     from mtcontrast.tracking import client
     from mtcontrast.tracking.runs import log_metrics
 
-    evals = {}
-    for name, variant in params.variants.items():
-        if variant.is_single_task() and params.train.run_paths(name).metrics.is_file():
-            evals[name] = load_eval(params, name)
-    baselines = single_task_baselines(params, evals)
+    baselines = {}
+    for seed in sorted({child.seed for child in children}):
+        evals = {}
+        for name, variant in params.variants.items():
+            if variant.is_single_task() and params.train.run_paths(name, seed).metrics.is_file():
+                evals[name] = load_eval(params, name, seed)
+        baselines[seed] = single_task_baselines(params, evals)
     deltas = child_deltas(children, baselines)
     for child in children:
-        if child.run_id and deltas.get(child.name):
-            log_metrics(child.run_id, deltas[child.name], step=params.train.iterations)
-            if "val/delta_m" in deltas[child.name]:
+        if child.run_id and deltas.get(child.key):
+            log_metrics(child.run_id, deltas[child.key], step=params.train.iterations)
+            if "val/delta_m" in deltas[child.key]:
                 client().set_tag(child.run_id, "mtc.delta_m_baselines", str(params.train.runs_dir))
     get_run_logger().info(
         "Δm logged for %d children (single-task baselines: %s)",
         sum(bool(d) for d in deltas.values()),
-        ", ".join(sorted(baselines)) or f"none evaluated in {params.train.runs_dir}",
+        ", ".join(f"s{s}: {'+'.join(sorted(b)) or 'none'}" for s, b in baselines.items())
+        or f"none evaluated in {params.train.runs_dir}",
     )
     return deltas
 
@@ -174,7 +178,7 @@ def ablation(
         cfg.name,
         len(plans),
         cfg.max_parallel,
-        ", ".join(p.name for p in plans),
+        ", ".join(f"{p.name}·s{p.seed}" for p in plans),
     )
     tracking_uri = configure()
     parent = open_parent_run(params, cfg, len(plans))
@@ -185,7 +189,7 @@ def ablation(
             run_dirs, parent, child_threads(cfg.max_parallel), tracking_uri
         )
         finished = [r for r in results if r is not None]
-        failed = [plan.name for plan, r in zip(plans, results) if r is None]
+        failed = [f"{plan.name}·s{plan.seed}" for plan, r in zip(plans, results) if r is None]
         log_child_deltas(params, finished)
         title = f"Ablation {cfg.name}: {cfg.variant} on {params.data.name}"
         paths = write_summary(finished, Path(cfg.out_dir) / cfg.name, title, failed=failed)

@@ -2,14 +2,15 @@
 
 DVC owns the dependency graph; Prefect only orders the commands, runs independent ones side by side, shows their
 progress, retries the I/O steps and schedules the flow (``pipelines/schedule.py``). Without overrides the tasks are
-``dvc repro prepare``, then per variant ``dvc repro --single-item recipe@<v>``, ``... train@<v>`` and
-``... evaluate@<v>`` (tasks ``<v> · recipe`` / ``· train`` / ``· evaluate``, nested in the task ``<v>``: the UI
-groups them by variant; ``--single-item`` does not run upstream stages, so the recipe is its own step), then
+``dvc repro prepare``, then per run (variant × seed, ``mtcontrast.config.run_items``: the expansion of dvc.yaml's
+``matrix``) ``dvc repro --single-item recipe@<v>-<s>``, ``... train@<v>-<s>`` and ``... evaluate@<v>-<s>`` (tasks
+``<v>-<s> · recipe`` / ``· train`` / ``· evaluate``, nested in the task ``<v>-<s>``: the UI groups them by run;
+``--single-item`` does not run upstream stages, so the recipe is its own step), then
 ``dvc repro`` (floors, report, figures), so ``dvc.lock`` records every output and ``dvc status`` is clean afterwards.
 With ``-S`` overrides it is one ``dvc exp run -S …`` (an experiment ``dvc exp show`` lists; DVC writes the values
 into params.yaml, as it does on the command line).
 
-**Variants run concurrently** (``max_parallel``, default: one per CPU core, each with ``cores / max_parallel`` torch
+**Runs go concurrently** (``max_parallel``, default: one per CPU core, each with ``cores / max_parallel`` torch
 threads). DVC supports that for independent stages (dvc.org/doc/command-reference/repro, "Parallel stage
 execution"): a ``dvc repro`` holds the repository lock only while it collects and commits stages, not while a
 stage's command runs. Two details make it work: ``--single-item`` (without it every ``dvc repro train@v`` also
@@ -18,11 +19,11 @@ checks ``prepare`` upstream and asks for a write lock on its output, which the o
 moment ("Unable to acquire lock", treeverse/dvc#10465; nothing has run when DVC says so, so repeating is safe).
 
 Inputs: the DVC project in ``repo_dir`` (params.yaml, dvc.yaml, the raw data). Outputs: what ``dvc.yaml`` declares
-(``runs/<variant>/``, ``reports/{results.md,metrics.json,floors.json,figures/}``), the MLflow runs the stages
+(``runs/<variant>/s<seed>/``, ``reports/{results.md,metrics.json,floors.json,figures/}``), the MLflow runs the stages
 record, and ``reports/results.md`` as the Prefect markdown artifact ``results-<data.name>``.
 
     python -m pipelines.train_eval                               # dvc repro, one task per step
-    python -m pipelines.train_eval --variant mtl --variant mtl_contrast      # only these variants' train/evaluate
+    python -m pipelines.train_eval --variant mtl --variant mtl_contrast      # only these variants' runs (all seeds)
     python -m pipelines.train_eval -S train.iterations=50 -n short           # dvc exp run -S train.iterations=50
     prefect deployment run 'train-eval/nightly' --watch          # when served by pipelines/schedule.py
 
@@ -52,7 +53,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from mtcontrast.config import load_params, resolve_variant
+from mtcontrast.config import load_params, resolve_variant, run_items, stage_item
 
 PARAMS_FILE = "params.yaml"  # DVC's default params file: the one dvc.yaml reads
 REPORTS = Path("reports")  # where dvc.yaml's floors / report / figures stages write
@@ -68,7 +69,7 @@ class DvcCommandError(RuntimeError):
 @dataclass(frozen=True)
 class Step:
     """One DVC command of the flow: its Prefect task name, arguments after ``dvc``, whether a retry is safe and the
-    variant it belongs to (its steps run in order, concurrently with other variants')."""
+    run (``<variant>-<seed>``) it belongs to (its steps run in order, concurrently with other runs')."""
 
     name: str
     args: tuple[str, ...]
@@ -81,27 +82,31 @@ class Step:
 
 
 def plan_steps(
-    variants: Sequence[str], overrides: Sequence[str] = (), exp_name: str | None = None, *, subset: bool = False
+    items: Sequence[tuple[str, int]],
+    overrides: Sequence[str] = (),
+    exp_name: str | None = None,
+    *,
+    subset: bool = False,
 ) -> list[Step]:
     """The DVC commands of one flow run, in order (pure: tested without DVC).
 
-    ``dvc repro prepare``, ``dvc repro --single-item recipe@<v>``, ``train@<v>`` and ``evaluate@<v>`` for each of
-    ``variants``
-    (their ``variant`` set: the flow runs variants concurrently), then ``dvc repro`` for the rest. ``subset``:
-    ``variants`` are not all of params, so no final ``dvc repro`` (it would train the others). ``overrides`` or an
-    ``exp_name`` make it one ``dvc exp run`` (a subset's ``evaluate@`` stages as its targets): DVC runs an
-    experiment as one command."""
+    ``dvc repro prepare``, ``dvc repro --single-item recipe@<v>-<s>``, ``train@<v>-<s>`` and ``evaluate@<v>-<s>``
+    for each (variant, seed) of ``items`` (``run_items(params)`` or a part of it; their ``variant`` set to the item:
+    the flow runs items concurrently), then ``dvc repro`` for the rest. ``subset``: ``items`` are not all of params,
+    so no final ``dvc repro`` (it would train the others). ``overrides`` or an ``exp_name`` make it one
+    ``dvc exp run`` (a subset's ``evaluate@`` stages as its targets): DVC runs an experiment as one command."""
     if overrides or exp_name:
         args = ["exp", "run", *(a for o in overrides for a in ("-S", o))]
         if exp_name:
             args += ["-n", exp_name]
-        args += [f"evaluate@{v}" for v in variants] if subset else []
+        args += [f"evaluate@{stage_item(v, s)}" for v, s in items] if subset else []
         return [Step("dvc-exp-run", tuple(args))]
     steps = [Step("dvc-repro-prepare", ("repro", "prepare"), retry=True)]
-    for v in variants:  # --single-item skips upstream stages: the variant's recipe@ comes first, explicitly
-        steps.append(Step(f"{v} · recipe", ("repro", "--single-item", f"recipe@{v}"), retry=True, variant=v))
+    for v, s in items:  # --single-item skips upstream stages: the run's recipe@ comes first, explicitly
+        item = stage_item(v, s)
+        steps.append(Step(f"{item} · recipe", ("repro", "--single-item", f"recipe@{item}"), retry=True, variant=item))
         for stage in ("train", "evaluate"):
-            steps.append(Step(f"{v} · {stage}", ("repro", "--single-item", f"{stage}@{v}"), variant=v))
+            steps.append(Step(f"{item} · {stage}", ("repro", "--single-item", f"{stage}@{item}"), variant=item))
     if not subset:
         steps.append(Step("dvc-repro", ("repro",), retry=True))
     return steps
@@ -214,8 +219,8 @@ def train_eval(
     max_parallel: int | None = None,
 ) -> dict[str, Any]:
     """Bring the DVC pipeline in ``repo_dir`` up to date (``dvc repro``, or ``dvc exp run -S`` with
-    ``overrides`` / ``exp_name``); ``variants`` (default: all) limits training / evaluation to those;
-    ``max_parallel`` variants at once (default: one per CPU core).
+    ``overrides`` / ``exp_name``); ``variants`` (default: all) limits training / evaluation to those variants'
+    runs (every seed of ``seeds``); ``max_parallel`` runs at once (default: one per CPU core).
 
     Returns ``metrics`` (``reports/metrics.json`` when the report ran), ``dvc_status`` (``{}``: up to date) and
     the ``commands`` run."""
@@ -225,7 +230,8 @@ def train_eval(
     names = list(variants or params.variants)
     for name in names:
         resolve_variant(params, name)  # unknown variant / task → ParamsError naming it
-    steps = plan_steps(names, overrides, exp_name, subset=bool(variants))
+    items = [(v, s) for v, s in run_items(params) if v in names]
+    steps = plan_steps(items, overrides, exp_name, subset=bool(variants))
     by_variant: dict[str, list[Step]] = {}
     for step in steps:
         if step.variant is not None:
@@ -236,11 +242,11 @@ def train_eval(
     if by_variant:
         parallel = max(1, min(max_parallel or os.cpu_count() or 1, len(by_variant)))
         threads = max(1, (os.cpu_count() or 1) // parallel)
-        get_run_logger().info("%d variants, %d at a time, %d torch threads each", len(by_variant), parallel, threads)
+        get_run_logger().info("%d runs, %d at a time, %d torch threads each", len(by_variant), parallel, threads)
         runner = ThreadPoolTaskRunner(max_workers=parallel)
         failed = run_variants.with_options(task_runner=runner)(by_variant, repo, threads)
         if failed:
-            raise DvcCommandError(f"variants failed: {', '.join(failed)} (see their task logs)")
+            raise DvcCommandError(f"runs failed: {', '.join(failed)} (see their task logs)")
     for step in steps[first + sum(len(v) for v in by_variant.values()) :]:
         _run_step(step, repo)
     status = dvc_status(repo)

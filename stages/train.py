@@ -1,15 +1,17 @@
-"""DVC stage ``train@<variant>``: train one variant (single-task baseline, host, or host + regulariser).
+"""DVC stage ``train@<variant>-<seed>``: train one variant (single-task baseline, host, or host + regulariser) with
+one seed.
 
-Inputs: params.yaml (sections seed, data, model, loss, train, variants.<variant>), data/prepared/<data.name>/train.h5.
-DVC sees the params through runs/<variant>/recipe.json (stage ``recipe@<variant>``: only the keys that can change
-this variant), so an edit retrains only the variants it changes.
-Outputs: runs/<variant>/checkpoint.pt (resolved params, git commit, weights, optimiser, RNG), history.jsonl (one
+Inputs: params.yaml (sections data, model, loss, train, variants.<variant>; the seed from the command line),
+data/prepared/<data.name>/train.h5. DVC sees the params through runs/<variant>/s<seed>/recipe.json (stage
+``recipe@<variant>-<seed>``: only the keys that can change this run), so an edit retrains only the runs it changes.
+Outputs (in runs/<variant>/s<seed>/): checkpoint.pt (resolved params, git commit, weights, optimiser, RNG), history.jsonl (one
 line per logged step, kept across resumes), history.csv (the same as a table, for ``dvc plots``),
 train_summary.json. A killed run resumes from its last checkpoint when re-run with unchanged params.
-MLflow (``mtc ui``): one run per training in experiment ``mtcontrast/<data.name>`` (id in runs/<variant>/
-mlflow_run.json) with params, per-step ``train/*`` metrics, tags, the checkpoint and the inference model.
+MLflow (``mtc ui``): one run per training in experiment ``mtcontrast/<data.name>`` (id in runs/<variant>/s<seed>/
+mlflow_run.json, tags ``variant`` and ``seed``) with params, per-step ``train/*`` metrics, the checkpoint and the
+inference model.
 
-    dvc repro train@mtl_contrast        # or: python stages/train.py mtl_contrast
+    dvc repro train@mtl_contrast-0      # or: python stages/train.py mtl_contrast 0
 """
 
 import argparse
@@ -23,8 +25,9 @@ from mtcontrast.training import run_training
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("variant", help="a key of `variants` in params.yaml")
+    parser.add_argument("seed", type=int, help="the run's seed (one of `seeds` in params.yaml)")
     args = parser.parse_args()
-    run_training(load_params("params.yaml"), args.variant, source="dvc:train", progress=sys.stderr.isatty())
+    run_training(load_params("params.yaml"), args.variant, args.seed, source="dvc:train", progress=sys.stderr.isatty())
 
 
 if __name__ == "__main__":

@@ -2,14 +2,14 @@
 
 mtc scenes                    # write the built-in procedural dataset in the real layouts
 mtc prepare --limit 20        # raw layout -> validated data/prepared/<name>/{train,val}.h5
-mtc train --variant mtl_contrast
-mtc evaluate --variant mtl_contrast
+mtc train --variant mtl_contrast            # the first of `seeds`; --seed 1 for another (runs/<variant>/s<seed>/)
+mtc evaluate --variant mtl_contrast --seed 1
 mtc report                    # reports/results.md + reports/metrics.json (floors included when present)
 mtc predict --variant mtl_contrast --out preds/mtl_contrast   # export predictions in the protocol files
 mtc score --prepared data/prepared/nyudv2/val.h5 --pred my_invpt_outputs/   # score any model's exports
 mtc ui --port 5000            # MLflow UI over every tracked run (Ctrl-C stops it)
 mtc gc                        # free the space of runs deleted in the MLflow UI
-mtc ablate --grid 'loss.contrast.weight=[0.3, 1]' --grid 'seed=[0, 1]'   # Prefect ablation flow (params: ablation)
+mtc ablate --grid 'loss.contrast.weight=[0.3, 1]' -S 'seeds=[0, 1]'   # Prefect ablation flow (params: ablation)
 mtc <command> -S data.dataset=pascal_context -S data.root=/data/PASCALContext
 mtc train --variant mtl_contrast --profile profiles/paper_nyudv2.yaml   # a paper recipe: params.yaml + its deltas
 mtc profile profiles/paper_nyudv2.yaml   # the same deltas as -S arguments: dvc exp run $(mtc profile FILE)
@@ -43,6 +43,7 @@ def _cmd_train(params: Params, args: argparse.Namespace) -> None:
     run_training(
         params,
         args.variant,
+        args.seed,
         source="cli:train",
         resume=not args.fresh,
         progress=not args.quiet,
@@ -53,7 +54,7 @@ def _cmd_train(params: Params, args: argparse.Namespace) -> None:
 def _cmd_evaluate(params: Params, args: argparse.Namespace) -> None:
     from mtcontrast.evaluation import run_evaluation
 
-    run_evaluation(params, args.variant, source="cli:evaluate", progress=not args.quiet)
+    run_evaluation(params, args.variant, args.seed, source="cli:evaluate", progress=not args.quiet)
 
 
 def _cmd_report(params: Params, args: argparse.Namespace) -> None:
@@ -116,8 +117,13 @@ def _cmd_predict(params: Params, args: argparse.Namespace) -> None:
 
     from mtcontrast.evaluation import export_predictions
 
-    manifest = export_predictions(params, args.variant, Path(args.out), split=args.split, progress=not args.quiet)
-    print(f"{manifest['images']} {args.split} predictions of {args.variant} (step {manifest['step']}) in {args.out}/")
+    manifest = export_predictions(
+        params, args.variant, Path(args.out), seed=args.seed, split=args.split, progress=not args.quiet
+    )
+    print(
+        f"{manifest['images']} {args.split} predictions of {args.variant} seed {manifest['seed']} "
+        f"(step {manifest['step']}) in {args.out}/"
+    )
     print(f"score them: {manifest['score']}")
 
 
@@ -131,7 +137,7 @@ def _cmd_profile(params: Params, args: argparse.Namespace) -> None:
 COMMANDS: dict[str, tuple[Callable[[Params, argparse.Namespace], None], str]] = {
     "scenes": (_cmd_scenes, "write the procedural scenes dataset (params: scenes) in the real on-disk layouts"),
     "prepare": (_cmd_prepare, "decode a raw dataset folder (params: data), check it and write validated HDF5"),
-    "train": (_cmd_train, "train one variant (params: variants.<name>); resumes an interrupted run"),
+    "train": (_cmd_train, "train one variant with one seed (params: variants.<name>); resumes an interrupted run"),
     "evaluate": (_cmd_evaluate, "score a trained variant on val at native resolution (params: eval)"),
     "report": (_cmd_report, "write reports/results.md and reports/metrics.json from all evaluated variants"),
     "predict": (_cmd_predict, "export a trained variant's predictions in the files `mtc score` reads"),
@@ -182,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--force", action="store_true", help="rewrite the HDF5 even when it looks up to date")
         if name in ("train", "evaluate", "predict"):
             p.add_argument("--variant", required=True, help="a key of `variants` in params.yaml, e.g. mtl_contrast")
+            p.add_argument(
+                "--seed",
+                type=int,
+                default=None,
+                help="the run's seed: folder runs/<variant>/s<seed>/ (default: the first of `seeds` in params.yaml)",
+            )
         if name == "train":
             p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")
             p.add_argument(

@@ -55,14 +55,17 @@ def write_eval_figures(result: EvalResult, out_dir: Path) -> list[Path]:
     return written
 
 
-def run_evaluation(params: Params, variant: str, *, source: str, progress: bool = True, **run_kw: Any) -> EvalResult:
-    """Score the variant's checkpoint, draw the evaluation figures, and log both into the training's MLflow run
+def run_evaluation(
+    params: Params, variant: str, seed: int | None = None, *, source: str, progress: bool = True, **run_kw: Any
+) -> EvalResult:
+    """Score the checkpoint of (``variant``, ``seed``; default: the first of ``seeds``), draw the evaluation figures, and log both into the training's MLflow run
     (re-opened through the checkpoint's own params, so later edits of ``loss`` or ``train`` do not split it).
     ``run_kw`` go to :func:`mtcontrast.tracking.tracked_run` (``parent_run_id``, ``run_name``, ``extra_tags``)."""
     from mtcontrast.tracking import configure, is_main_process, log_evaluation, tracked_run
 
     configure()
-    paths = params.train.run_paths(variant)
+    params = params.at_seed(seed)
+    paths = params.train.run_paths(variant, params.seed)
     trained = load_trained(paths.checkpoint)
     recipe = trained.params.model_copy(update={"eval": params.eval})
     with tracked_run(recipe, variant, source=source, run_dir=paths.dir, **run_kw):
@@ -89,7 +92,13 @@ def _save_atomic(path: Path, array: np.ndarray) -> None:
 
 
 def export_predictions(
-    params: Params, variant: str, out_dir: Path, *, split: str = "val", progress: bool = True
+    params: Params,
+    variant: str,
+    out_dir: Path,
+    *,
+    seed: int | None = None,
+    split: str = "val",
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Write the checkpoint's predictions of ``split`` as ``<out_dir>/<task>/<id>.png|.npy``, the files
     :func:`mtcontrast.metrics.score_folder` (``mtc score``) reads, so the numbers can be recomputed offline or by
@@ -104,7 +113,8 @@ def export_predictions(
     from mtcontrast.engine.predict import predict
     from mtcontrast.metrics.edges.export import quantize_prob
 
-    trained = load_trained(params.train.run_paths(variant).checkpoint)
+    params = params.at_seed(seed)
+    trained = load_trained(params.train.run_paths(variant, params.seed).checkpoint)
     p = trained.params.model_copy(update={"eval": params.eval})
     tasks = list(trained.host.tasks)
     out_dir = Path(out_dir)
@@ -129,6 +139,7 @@ def export_predictions(
     prepared = p.data.prepared_path(split)
     manifest = {
         "variant": variant,
+        "seed": params.seed,
         "split": split,
         "images": count,
         "tasks": tasks,

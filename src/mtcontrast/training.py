@@ -26,6 +26,7 @@ from mtcontrast.engine.trainer import TrainResult, check_can_train, train_varian
 def run_training(
     params: Params,
     variant: str,
+    seed: int | None = None,
     *,
     source: str,
     resume: bool = True,
@@ -33,7 +34,7 @@ def run_training(
     log_checkpoint: bool = False,
     **run_kw: Any,
 ) -> TrainResult:
-    """``train_variant`` inside the variant's MLflow run (FAILED on a crash); then the run's training artifacts.
+    """``train_variant`` of (``variant``, ``seed``; default: the first of ``seeds``) inside its MLflow run (FAILED on a crash); then the run's training artifacts.
 
     Bad inputs are refused before a run folder or an MLflow run exists; the run folder's lock is taken before the
     MLflow run is opened, so a second training of the same variant never writes into the first one's run.
@@ -42,11 +43,12 @@ def run_training(
     :func:`mtcontrast.tracking.tracked_run` (``parent_run_id``, ``run_name``, ``extra_tags``)."""
     from mtcontrast.tracking import configure, log_training_artifacts, tracked_run
 
+    params = params.at_seed(seed)  # the run's params: everything below reads its one seed
     resolved = resolve_variant(params, variant)
     check_can_train(resolved, variant)
     main = int(os.environ.get("RANK", "0")) == 0
     configure()
-    with run_lock(resolved.train.run_paths(variant).dir) if main else contextlib.nullcontext():
+    with run_lock(resolved.train.run_paths(variant, resolved.seed).dir) if main else contextlib.nullcontext():
         with tracked_run(params, variant, source=source, **run_kw) as run:
             callbacks: list[Any] = [run]
             if not (progress and sys.stderr.isatty()):  # a terminal has the tqdm bar; logs get lines

@@ -65,7 +65,7 @@ def test_killed_run_resumes_to_the_same_final_metrics(tiny_recipe: TinyRecipe, t
         "--params",
         str(tiny_recipe.write(tiny / "killed.yaml", p_kill)),
     ]
-    ckpt = Path(p_kill.train.runs_dir) / "mtl_contrast" / "checkpoint.pt"
+    ckpt = p_kill.train.run_paths("mtl_contrast", 0).checkpoint
     proc = subprocess.Popen(cmd, env=_env(tiny), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     killed_at = None
     deadline = time.time() + 240
@@ -83,7 +83,7 @@ def test_killed_run_resumes_to_the_same_final_metrics(tiny_recipe: TinyRecipe, t
 
     resumed = train_variant(p_kill, "mtl_contrast", progress=False)
     assert resumed.resumed_from == killed_at
-    full_state = load_checkpoint(Path(p_full.train.runs_dir) / "mtl_contrast" / "checkpoint.pt")["model"]
+    full_state = load_checkpoint(p_full.train.run_paths("mtl_contrast", 0).checkpoint)["model"]
     kill_state = load_checkpoint(ckpt)["model"]
     assert full_state.keys() == kill_state.keys()
     assert all(torch.equal(full_state[k], kill_state[k]) for k in full_state)
@@ -103,7 +103,7 @@ def test_nonfinite_steps_are_skipped_and_counted(tiny_recipe: TinyRecipe, tiny: 
     prepare_dataset(params.data, progress=False)
     _poison_depth(params.data.prepared_path("train"), 0)
     result = train_variant(params, "depth", progress=False)
-    sampler = IterationSampler(8, 2, seed=params.seed)
+    sampler = IterationSampler(8, 2, seed=params.seeds[0])  # train_variant's default: the first seed
     expected = sum(0 in idx for _, idx in zip(range(params.train.iterations), (b for _, b in sampler.batches(0))))
     assert expected > 0 and result.skipped_steps == expected
     assert all(
@@ -147,10 +147,10 @@ def test_ddp_training_runs_and_ddp_metrics_equal_single_process(tiny_recipe: Tin
     params: Params = tiny_recipe.at(tiny, f"train.runs_dir={tiny}/ddp")
     params_file = tiny_recipe.write(tiny / "ddp.yaml", params)
     _torchrun(tiny, params_file, "train", "--variant", "mtl")
-    ckpt = load_checkpoint(Path(params.train.runs_dir) / "mtl" / "checkpoint.pt")
+    ckpt = load_checkpoint(params.train.run_paths("mtl", 0).checkpoint)
     assert ckpt["step"] == params.train.iterations and len(ckpt["rng"]) == 2  # both ranks' RNG states saved
     single = evaluate_variant(params, "mtl", progress=False).metrics
-    metrics_file = Path(params.train.runs_dir) / "mtl" / "eval" / "metrics.json"
+    metrics_file = params.train.run_paths("mtl", 0).metrics
     metrics_file.unlink()
     _torchrun(tiny, params_file, "evaluate", "--variant", "mtl")
     ddp = json.loads(metrics_file.read_text())
@@ -180,7 +180,68 @@ def test_evaluation_depends_on_the_checkpoint_and_eval_only(
     other = evaluate_variant(tiny_recipe.at(tiny, f"train.runs_dir={tiny}/frozen", "eval.limit=2"), "mtl_contrast")
     assert other.images == 2 and other.metrics != before  # while `eval` does change it
     stages = yaml.safe_load((repo_root / "dvc.yaml").read_text())["stages"]
-    assert stages["evaluate"]["do"]["params"] == ["eval"]
+    assert stages["evaluate"]["params"] == ["eval"]
+
+
+def _first_batches(p: Params, steps: int = 3) -> tuple[dict[str, torch.Tensor], list[list[int]], list[torch.Tensor]]:
+    """What a training of resolved params ``p`` starts from: the host's initial state, the indices of its first
+    batches and their augmented images, built by the trainer's own functions."""
+    from mtcontrast.data.dataset import build_dataset
+    from mtcontrast.engine.trainer import _batches, _EpochIndexed, build_training_model
+
+    model = build_training_model(p)
+    dataset = build_dataset(p, "train", tasks=model.host.tasks)
+    sampler = IterationSampler(len(dataset), p.train.batch_size, seed=p.seed)
+    batches, images = [], []
+    for _, batch in zip(range(steps), _batches(sampler, 0), strict=False):
+        batches.append([i for _, i in batch])
+        images.append(torch.stack([torch.as_tensor(_EpochIndexed(dataset)[item]["image"]) for item in batch]))
+    return {k: v.clone() for k, v in model.host.state_dict().items()}, batches, images
+
+
+def test_host_and_regularised_runs_of_one_seed_share_initial_weights_and_data(
+    tiny_recipe: TinyRecipe, tiny: Path
+) -> None:
+    """Each seed is a paired comparison: `mtl` and `mtl_contrast` of one seed start from the same host weights
+    (bitwise) and read the same batches; the projectors are built after the host, from their own draws."""
+    from mtcontrast.config import resolve_variant
+
+    params = tiny_recipe.at(tiny)
+    host_state, host_batches, host_images = _first_batches(resolve_variant(params, "mtl", 1))
+    reg_state, reg_batches, reg_images = _first_batches(resolve_variant(params, "mtl_contrast", 1))
+    assert host_state.keys() == reg_state.keys()
+    assert all(torch.equal(host_state[k], reg_state[k]) for k in host_state)
+    assert host_batches == reg_batches
+    assert all(torch.equal(a, b) for a, b in zip(host_images, reg_images, strict=True))
+    other_state, other_batches, _ = _first_batches(resolve_variant(params, "mtl", 2))  # another seed: another pair
+    assert other_batches != host_batches
+    assert not all(torch.equal(host_state[k], other_state[k]) for k in host_state if k.endswith("weight"))
+
+
+def test_same_params_and_seed_give_bit_identical_metrics_in_fresh_processes(
+    tiny_recipe: TinyRecipe, tiny: Path, tmp_path: Path
+) -> None:
+    """Two fresh processes, one thread each, same params and seed: the same weights and the same metrics, bit for
+    bit (the regulariser's draws included). README *Determinism* lists what this does not cover."""
+    script = (
+        "import sys; from mtcontrast.config import load_params;"
+        "from mtcontrast.engine.trainer import train_variant; from mtcontrast.engine.evaluator import evaluate_variant;"
+        "p = load_params(sys.argv[1]).at_seed(1);"
+        "train_variant(p, 'mtl_contrast', progress=False); evaluate_variant(p, 'mtl_contrast', progress=False)"
+    )
+    outputs = []
+    for name in ("a", "b"):
+        params = tiny_recipe.at(tiny, f"train.runs_dir={tmp_path}/{name}")
+        file = tiny_recipe.write(tmp_path / f"{name}.yaml", params)
+        cmd = [sys.executable, "-c", script, str(file)]  # the engine's train + evaluate, in a process of its own
+        out = subprocess.run(cmd, env=_env(tmp_path), capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-3000:]
+        paths = params.train.run_paths("mtl_contrast", 1)
+        outputs.append((json.loads(paths.metrics.read_text())["tasks"], load_checkpoint(paths.checkpoint)["model"]))
+    (metrics_a, weights_a), (metrics_b, weights_b) = outputs
+    assert metrics_a == metrics_b  # exact float equality, every task and metric
+    assert weights_a.keys() == weights_b.keys()
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
 
 
 def test_val_steps_are_evenly_spaced_and_end_at_the_last_step() -> None:

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from tiny_nyud import write_tiny_nyud
 
-from mtcontrast.config import ParamsError, load_params
+from mtcontrast.config import Params, ParamsError, load_params, run_items
 from pipelines.ablation import ablation
 from pipelines.schedule import build_deployments
 from pipelines.train_eval import Step, plan_steps, train_eval
@@ -41,6 +41,7 @@ def _tiny_params(tmp_path: Path, tiny_recipe: TinyRecipe) -> Path:
         f"train.crop_size=[{H}, {W}]",
         "train.iterations=2",
         "train.device=cpu",
+        "seeds=[0]",  # one seed: each grid point is one child
     )
     prepare_dataset(params.data, progress=False)
     return tiny_recipe.write(tmp_path / "params.yaml", params)
@@ -74,6 +75,7 @@ def test_ablation_flow_nests_two_children_under_one_parent(
     assert Path(paths["chart"]).stat().st_size > 10_000
     run_dirs = sorted(p.name for p in (tmp_path / "studies" / "lam").iterdir())
     assert run_dirs == ["weight-0.5", "weight-1.0"]
+    assert (tmp_path / "studies" / "lam" / "weight-0.5" / "s0" / "child_result.json").is_file()
 
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("mtcontrast/tiny").experiment_id])
@@ -154,7 +156,7 @@ def test_train_eval_flow_runs_the_dvc_pipeline_and_leaves_dvc_status_clean(
         f"ablation.out_dir={layout.ablation.out_dir}",
     ]
     recipe = dataclasses.replace(tiny_recipe, file=clone / "params.yaml")  # the clone's params.yaml + the tiny list
-    params = recipe.at(clone, *folders, f"variants={json.dumps(CLONE_VARIANTS)}")
+    params = recipe.at(clone, *folders, "seeds=[0, 1]", f"variants={json.dumps(CLONE_VARIANTS)}")
     recipe.write(clone / "params.yaml", params)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the stages record into the clone's mlruns/
 
@@ -162,7 +164,12 @@ def test_train_eval_flow_runs_the_dvc_pipeline_and_leaves_dvc_status_clean(
 
     assert result["commands"] == [
         "dvc repro prepare",
-        *(f"dvc repro --single-item {stage}@{v}" for v in CLONE_VARIANTS for stage in ("recipe", "train", "evaluate")),
+        *(
+            f"dvc repro --single-item {stage}@{v}-{seed}"
+            for v in CLONE_VARIANTS
+            for seed in (0, 1)
+            for stage in ("recipe", "train", "evaluate")
+        ),
         "dvc repro",
     ]
     assert result["dvc_status"] == {}
@@ -184,37 +191,49 @@ def test_train_eval_flow_runs_the_dvc_pipeline_and_leaves_dvc_status_clean(
     assert params.eval.batch_size != 1
     result = train_eval(variants=["depth"], overrides=["eval.batch_size=1"], exp_name="tiny-eval", repo_dir=str(clone))
 
-    assert result["commands"] == ["dvc exp run -S eval.batch_size=1 -n tiny-eval evaluate@depth"]
+    assert result["commands"] == ["dvc exp run -S eval.batch_size=1 -n tiny-eval evaluate@depth-0 evaluate@depth-1"]
     assert load_params(clone / "params.yaml").eval.batch_size == 1  # DVC applied it, as `dvc exp run -S` does
     assert "tiny-eval" in _dvc(clone, "exp", "list")
     stale = set(result["dvc_status"])
-    assert "evaluate@depth" not in stale and {"evaluate@normals", "evaluate@mtl"} <= stale
+    assert not {"evaluate@depth-0", "evaluate@depth-1"} & stale and {"evaluate@normals-1", "evaluate@mtl-0"} <= stale
     assert not any(stage.startswith("train@") for stage in stale)  # an eval key retrains nothing
 
 
 def test_train_eval_plans_dvc_commands() -> None:
-    steps = plan_steps(["mtl", "mtl_contrast"])
+    items = [(v, s) for v, s in run_items(Params(seeds=[0, 1])) if v in ("mtl", "mtl_contrast")]  # dvc.yaml's matrix
+    steps = plan_steps(items)
     assert [(s.name, s.command, s.retry, s.variant) for s in steps] == [
         ("dvc-repro-prepare", "dvc repro prepare", True, None),  # I/O steps: DVC re-runs only what did not finish
-        ("mtl · recipe", "dvc repro --single-item recipe@mtl", True, "mtl"),  # --single-item: upstream by hand
-        ("mtl · train", "dvc repro --single-item train@mtl", False, "mtl"),  # training is never retried
-        ("mtl · evaluate", "dvc repro --single-item evaluate@mtl", False, "mtl"),
-        ("mtl_contrast · recipe", "dvc repro --single-item recipe@mtl_contrast", True, "mtl_contrast"),
-        ("mtl_contrast · train", "dvc repro --single-item train@mtl_contrast", False, "mtl_contrast"),
-        ("mtl_contrast · evaluate", "dvc repro --single-item evaluate@mtl_contrast", False, "mtl_contrast"),
+        ("mtl-0 · recipe", "dvc repro --single-item recipe@mtl-0", True, "mtl-0"),  # --single-item: upstream by hand
+        ("mtl-0 · train", "dvc repro --single-item train@mtl-0", False, "mtl-0"),  # training is never retried
+        ("mtl-0 · evaluate", "dvc repro --single-item evaluate@mtl-0", False, "mtl-0"),
+        ("mtl-1 · recipe", "dvc repro --single-item recipe@mtl-1", True, "mtl-1"),
+        ("mtl-1 · train", "dvc repro --single-item train@mtl-1", False, "mtl-1"),
+        ("mtl-1 · evaluate", "dvc repro --single-item evaluate@mtl-1", False, "mtl-1"),
+        *(
+            (
+                f"mtl_contrast-{s} · {stage}",
+                f"dvc repro --single-item {stage}@mtl_contrast-{s}",
+                stage == "recipe",
+                f"mtl_contrast-{s}",
+            )
+            for s in (0, 1)
+            for stage in ("recipe", "train", "evaluate")
+        ),
         ("dvc-repro", "dvc repro", True, None),
     ]
-    assert [s.command for s in plan_steps(["mtl"], subset=True)] == [
+    assert [s.command for s in plan_steps([("mtl", 2)], subset=True)] == [
         "dvc repro prepare",
-        "dvc repro --single-item recipe@mtl",
-        "dvc repro --single-item train@mtl",
-        "dvc repro --single-item evaluate@mtl",
+        "dvc repro --single-item recipe@mtl-2",
+        "dvc repro --single-item train@mtl-2",
+        "dvc repro --single-item evaluate@mtl-2",
     ]
-    assert plan_steps(["mtl", "edge"], ["train.iterations=5", "seed=1"]) == [
-        Step("dvc-exp-run", ("exp", "run", "-S", "train.iterations=5", "-S", "seed=1"))
+    assert plan_steps([("mtl", 0), ("edge", 0)], ["train.iterations=5", "seeds=[1]"]) == [
+        Step("dvc-exp-run", ("exp", "run", "-S", "train.iterations=5", "-S", "seeds=[1]"))
     ]
-    assert plan_steps(["mtl"], ["seed=1"], "s1", subset=True)[0].command == "dvc exp run -S seed=1 -n s1 evaluate@mtl"
-    assert plan_steps(["mtl"], [], "again")[0].command == "dvc exp run -n again"
+    one = plan_steps([("mtl", 1)], ["seeds=[1]"], "s1", subset=True)[0]
+    assert one.command == "dvc exp run -S seeds=[1] -n s1 evaluate@mtl-1"
+    assert plan_steps([("mtl", 0)], [], "again")[0].command == "dvc exp run -n again"
 
 
 STAGE_CMD = (
@@ -233,30 +252,30 @@ def test_train_eval_runs_variants_concurrently_through_dvc(prefect_api: None, tm
     _dvc(repo, "init", "-q")
     (repo / "params.yaml").write_text(
         "variants:\n  depth: {tasks: [depth], contrast: false}\n  normals: {tasks: [normals], contrast: false}\n"
+        "seeds:\n- 0\n"
     )
-    stage = {"deps": ["prepared.txt", "recipe_${key}.txt"]}
-    dvc_yaml = {  # the real pipeline's shape: prepare, then per variant recipe@ → train@ → evaluate@
+    matrix = {"variant": "${variants}", "seed": "${seeds}"}
+    run = "${item.variant}_${item.seed}"
+    dvc_yaml = {  # the real pipeline's shape: prepare, then per (variant, seed) recipe@ → train@ → evaluate@
         "stages": {
             "prepare": {"cmd": "echo data > prepared.txt", "outs": ["prepared.txt"]},
             "recipe": {
-                "foreach": "${variants}",
-                "do": {
-                    "cmd": "echo ${key} > recipe_${key}.txt",
-                    "params": ["variants.${key}"],
-                    "outs": ["recipe_${key}.txt"],
-                },
+                "matrix": matrix,
+                "cmd": f"echo {run} > recipe_{run}.txt",
+                "params": ["variants.${item.variant}"],
+                "outs": [f"recipe_{run}.txt"],
             },
             "train": {
-                "foreach": "${variants}",
-                "do": {**stage, "cmd": STAGE_CMD.format(out="train_${key}.json"), "outs": ["train_${key}.json"]},
+                "matrix": matrix,
+                "deps": ["prepared.txt", f"recipe_{run}.txt"],
+                "cmd": STAGE_CMD.format(out=f"train_{run}.json"),
+                "outs": [f"train_{run}.json"],
             },
             "evaluate": {
-                "foreach": "${variants}",
-                "do": {
-                    "cmd": STAGE_CMD.format(out="eval_${key}.json"),
-                    "deps": ["train_${key}.json"],
-                    "outs": ["eval_${key}.json"],
-                },
+                "matrix": matrix,
+                "cmd": STAGE_CMD.format(out=f"eval_{run}.json"),
+                "deps": [f"train_{run}.json"],
+                "outs": [f"eval_{run}.json"],
             },
         }
     }
@@ -266,20 +285,19 @@ def test_train_eval_runs_variants_concurrently_through_dvc(prefect_api: None, tm
 
     result = train_eval(repo_dir=str(repo), max_parallel=2)
 
-    windows = {name: json.loads((repo / f"{name}.json").read_text()) for name in ("train_depth", "train_normals")}
+    windows = {n: json.loads((repo / f"{n}.json").read_text()) for n in ("train_depth_0", "train_normals_0")}
     (a0, a1), (b0, b1) = windows.values()
     assert a0 < b1 and b0 < a1  # the two trainings ran at the same time
     for v in ("depth", "normals"):  # each variant's evaluation after its own training
-        assert json.loads((repo / f"eval_{v}.json").read_text())[0] >= windows[f"train_{v}"][1]
+        assert json.loads((repo / f"eval_{v}_0.json").read_text())[0] >= windows[f"train_{v}_0"][1]
     assert result["dvc_status"] == {}
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
-    assert {"prepare", "recipe@depth", "train@depth", "train@normals", "evaluate@depth", "evaluate@normals"} <= set(
-        lock
-    )
+    stages = {"prepare", "recipe@depth-0", "train@depth-0", "train@normals-0", "evaluate@depth-0", "evaluate@normals-0"}
+    assert stages <= set(lock)
 
 
 def test_train_eval_rejects_bad_overrides_and_variants_before_dvc(tmp_path: Path) -> None:
-    (tmp_path / "params.yaml").write_text("seed: 0\n")  # no DVC project here: nothing may run
+    (tmp_path / "params.yaml").write_text("seeds: [0]\n")  # no DVC project here: nothing may run
     with pytest.raises(ParamsError, match="unknown key 'loss.contrast.wieght'"):
         train_eval.fn(overrides=["loss.contrast.wieght=3"], repo_dir=str(tmp_path))
     with pytest.raises(ParamsError, match="unknown variant 'nope'"):

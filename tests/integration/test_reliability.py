@@ -66,7 +66,7 @@ def _kill_after_checkpoint(proc: subprocess.Popen[str], ckpt: Path, at_least: in
 def test_kill_9_three_times_then_mlflow_holds_every_step_exactly_once(project: Path) -> None:
     from mlflow import MlflowClient
 
-    run_dir = project / "runs" / "mtl_contrast"
+    run_dir = project / "runs" / "mtl_contrast" / "s0"  # the first of `seeds`: mtc train's default
     ckpt = run_dir / "checkpoint.pt"
     rng = random.Random(0)
     killed = []
@@ -120,7 +120,7 @@ def _main(root: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
 
 
 def test_stale_checkpoint_temps_are_removed_at_start(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    run_dir = project / "runs" / "depth"
+    run_dir = project / "runs" / "depth" / "s0"
     run_dir.mkdir(parents=True)
     stale = run_dir / ".checkpoint.pt.tmp-999999"
     stale.write_bytes(b"\0" * 1024)
@@ -156,14 +156,16 @@ def test_inputs_rejected_before_training_leave_nothing_behind(
 def test_a_corrupt_checkpoint_is_one_line_naming_the_file(
     project: Path, damage: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    run_dir = project / f"corrupt-{damage}" / "normals"
+    run_dir = project / f"corrupt-{damage}" / "normals" / "s0"
     run_dir.mkdir(parents=True)
     ckpt = run_dir / "checkpoint.pt"
     save_checkpoint(ckpt, {"model": {"w": torch.zeros(1000)}, "step": 1})
     source = ckpt.read_bytes()
     ckpt.write_bytes(source[: len(source) // 2] if damage == "truncated" else b"not a checkpoint" * 100)
     for command in ("train", "evaluate"):
-        code = _main(project, monkeypatch, command, "--variant", "normals", "-S", f"train.runs_dir={run_dir.parent}")
+        code = _main(
+            project, monkeypatch, command, "--variant", "normals", "-S", f"train.runs_dir={run_dir.parent.parent}"
+        )
         err = [line for line in capsys.readouterr().err.splitlines() if "mlflow.store.db" not in line]
         assert code == 2, err
         assert len(err) == 1 and err[0].startswith(f"mtc {command}: error: {ckpt}: not a readable checkpoint"), err
@@ -225,9 +227,9 @@ def test_a_full_disk_under_the_runs_dir_is_one_line_and_no_temp_file(
         'variants={"sal_free": {"tasks": ["depth"], "host": "mtl_baseline"}}',
     )
     err = [line for line in capsys.readouterr().err.splitlines() if "mlflow.store.db" not in line]
-    ckpt = full / "sal_free" / "checkpoint.pt"
+    ckpt = full / "sal_free" / "s0" / "checkpoint.pt"
     assert code == 2 and err == [f"mtc train: error: {ckpt}: cannot write the checkpoint: no space left on device"]
-    assert not list((full / "sal_free").glob(".checkpoint.pt.tmp-*")) and not ckpt.exists()
+    assert not list(ckpt.parent.glob(".checkpoint.pt.tmp-*")) and not ckpt.exists()
     client = MlflowClient(f"sqlite:///{project}/mlruns/mlflow.db")
     experiments = [e.experiment_id for e in client.search_experiments()]
     (run,) = [r for r in client.search_runs(experiments) if r.data.tags.get("variant") == "sal_free"]
@@ -270,8 +272,12 @@ def test_the_prefect_server_command_keeps_analytics_off_and_its_home_in_the_proj
 
 def test_run_folder_housekeeping_is_invisible_to_dvc(repo_root: Path) -> None:
     """The lock (a pid), killed-write temps and moved-aside checkpoints must not make report / figures stale."""
-    names = ["runs/mtl/.lock", "runs/mtl/.checkpoint.pt.tmp-12", "runs/mtl/checkpoint.previous-20261202-151500.pt"]
+    names = [
+        "runs/mtl/s0/.lock",
+        "runs/mtl/s0/.checkpoint.pt.tmp-12",
+        "runs/mtl/s1/checkpoint.previous-20261202-151500.pt",
+    ]
     dvc = [sys.executable, "-m", "dvc", "check-ignore", "-q"]
     for name in names:
         assert subprocess.run([*dvc, name], cwd=repo_root).returncode == 0, name
-    assert subprocess.run([*dvc, "runs/mtl/checkpoint.pt"], cwd=repo_root).returncode == 1
+    assert subprocess.run([*dvc, "runs/mtl/s0/checkpoint.pt"], cwd=repo_root).returncode == 1

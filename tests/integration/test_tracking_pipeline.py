@@ -49,6 +49,7 @@ def _project(root: Path, tiny_recipe: TinyRecipe) -> None:
         "train.log_every=2",
         "train.device=cpu",
         "train.runs_dir=runs",
+        "seeds=[0]",  # one seed: the runs of one seed are what this test follows
         f"variants={json.dumps(VARIANTS)}",
     )
     tiny_recipe.write(root / "params.yaml", params)
@@ -80,8 +81,8 @@ def test_stage_scripts_log_one_complete_run_per_variant(
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     for variant in VARIANTS:
-        _stage("train", repo_root, variant)
-        _stage("evaluate", repo_root, variant)
+        _stage("train", repo_root, variant, "0")
+        _stage("evaluate", repo_root, variant, "0")
     _stage("report", repo_root)
 
     client = MlflowClient(uri)
@@ -93,10 +94,11 @@ def test_stage_scripts_log_one_complete_run_per_variant(
     results = json.loads((tmp_path / "reports" / "metrics.json").read_text())
     params = load_params(tmp_path / "params.yaml")
     for variant, run in runs.items():
-        run_dir = tmp_path / "runs" / variant
+        run_dir = tmp_path / "runs" / variant / "s0"
         assert json.loads((run_dir / "mlflow_run.json").read_text())["run_id"] == run.info.run_id
         tags, p = run.data.tags, run.data.params
         assert run.info.status == "FINISHED" and tags["mtc.sources"] == "dvc:train,dvc:evaluate"
+        assert tags["variant"] == variant and tags["seed"] == "0"
         assert tags["source"] == "dvc:train" and tags["data_fingerprint"] == fingerprint and len(fingerprint) > 8
         assert tags["tasks"] == ",".join(VARIANTS[variant]["tasks"]) and tags["host"] == "mtl_baseline"
         assert p["loss.contrast.enabled"] == str(VARIANTS[variant]["contrast"]).lower()
@@ -152,7 +154,7 @@ def test_stage_scripts_log_one_complete_run_per_variant(
     for run in runs.values():
         assert not client.list_artifacts(run.info.run_id, "checkpoint")
     model = mlflow.pyfunc.load_model(runs["mtl_contrast"].data.tags["mtc.model_uri"])
-    host = load_trained(params.train.run_paths("mtl_contrast").checkpoint).host
+    host = load_trained(params.train.run_paths("mtl_contrast", 0).checkpoint).host
     image = torch.randn(1, 3, H, W, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         want = host(image)["final"]

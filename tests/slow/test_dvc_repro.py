@@ -30,6 +30,7 @@ TINY = [
     "train.log_every=2",
     "train.checkpoint_every=2",
     "train.threads=1",
+    "seeds=[0, 1]",  # two seeds: the matrix expansion and the paired report, end to end
 ]
 
 
@@ -55,9 +56,17 @@ def test_dvc_repro_runs_the_whole_pipeline_in_a_fresh_clone(repo_root: Path, tmp
         assert f"| {variant} |" in results
     metrics = json.loads((clone / "reports" / "metrics.json").read_text())
     assert set(metrics["delta_m"]) == {"mtl", "mtl_contrast"}
+    assert metrics["seeds"] == [0, 1] and set(metrics["runs"]["mtl"]) == {"0", "1"}
+    effect = metrics["contrast_minus_host"]["mtl_contrast-mtl"]["effects"]["delta_m"]
+    assert effect["n"] == 2 and effect["low"] <= effect["mean"] <= effect["high"] and effect["bootstrap"] is not None
+    assert "95 % t interval over seeds" in results and "**Verdict: " in results
+    for v in params.variants:
+        for seed in (0, 1):
+            assert (clone / "runs" / v / f"s{seed}" / "eval" / "metrics.json").is_file()
+    assert (clone / "reports" / "figures" / "forest.png").is_file()
     assert set(metrics["floors"]) == {"semseg", "depth", "normals", "edge"}
     assert (clone / "reports" / "figures").is_dir() and any((clone / "reports" / "figures").glob("*.png"))
     assert (clone / "mlruns" / "mlflow.db").is_file()
     assert "up to date" in _run([*dvc, "repro"], clone, env)  # nothing re-runs
     shown = _run([*dvc, "metrics", "show", "--json"], clone, env)
-    assert "delta_m" in shown
+    assert "delta_m" in shown and "reports/headline/mtl_contrast-mtl.s1.json" in shown

@@ -35,6 +35,7 @@ WALK_CHANGES = [
     "~variants.edge",
     "variants.mtl.tasks=[depth,normals]",
     "variants.mtl_contrast.tasks=[depth,normals]",
+    "seeds=[0, 1]",
 ]
 
 
@@ -88,12 +89,16 @@ def test_the_readme_first_experiment_runs_as_written(repo_root: Path, tmp_path: 
     shown = outputs["dvc metrics show"]
     assert max(map(len, shown.splitlines())) <= 120, shown
     rows = {line.split()[0] for line in shown.splitlines()[1:]}
-    assert rows == {f"reports/headline/{r}.json" for r in ["floor", *params.variants, "mtl_contrast-mtl"]}
+    means = [*params.variants, "mtl_contrast-mtl"]  # the mean over seeds and every seed's own row
+    expected = {"floor", *means, *(f"{r}.s{seed}" for r in means for seed in params.seeds)}
+    assert rows == {f"reports/headline/{r}.json" for r in expected}
 
     run = next(out for line, out in outputs.items() if line.startswith("dvc exp run"))
     ran = re.findall(r"Running stage '([^']+)'", run)
-    assert [s for s in ran if s.startswith("train@")] == ["train@mtl_contrast"], ran  # the baselines, mtl: kept
-    assert {"evaluate@mtl_contrast", "report"} <= set(ran) and not {"evaluate@mtl", "prepare"} & set(ran)
+    trained = sorted(s for s in ran if s.startswith("train@"))
+    assert trained == ["train@mtl_contrast-0", "train@mtl_contrast-1"], ran  # the baselines, mtl: kept
+    assert {"evaluate@mtl_contrast-0", "evaluate@mtl_contrast-1", "report"} <= set(ran)
+    assert not {"evaluate@mtl-0", "evaluate@mtl-1", "prepare"} & set(ran)
     assert "didn't change, skipping" in run
     diff = subprocess.run(
         ["git", "diff", "-U0", "HEAD", "--", "params.yaml"], cwd=clone, capture_output=True, text=True
@@ -110,7 +115,7 @@ def test_the_readme_first_experiment_runs_as_written(repo_root: Path, tmp_path: 
     html = page.read_text()
     assert not re.search(r"<script[^>]*\bsrc=", html) and "vegaEmbed(" in html
     specs = [json.loads(s) for s in re.findall(r"var spec = (\{.*?\});\n\s*vegaEmbed", html, re.S)]
-    assert len(specs) == len(params.variants)
+    assert len(specs) == len(params.variants) * len(params.seeds)  # one chart per run
     for spec in specs:
         assert {p["rev"] for p in spec["data"]["values"]} == {"HEAD", "lambda-0.3"}  # both experiments' curves
         assert {int(p["step"]) for p in spec["data"]["values"]} == {1, 2, 3, 4}

@@ -28,21 +28,15 @@ from mtcontrast.study import (
     write_summary,
 )
 
-GRID = {"loss.contrast.enabled": [False, True], "loss.contrast.weight": [0.3, 1.0], "seed": [0, 1]}
+GRID = {"loss.contrast.enabled": [False, True], "loss.contrast.weight": [0.3, 1.0]}
+TWO_SEEDS = Params(seeds=[0, 1])
 
 
 def test_grid_product_collapses_the_host_setting_and_names_children() -> None:
     children = expand_grid(Params(), GRID)
-    assert [name for name, _ in children] == [
-        "contrast-off_seed-0",
-        "contrast-off_seed-1",
-        "contrast-on_weight-0.3_seed-0",
-        "contrast-on_weight-0.3_seed-1",
-        "contrast-on_weight-1.0_seed-0",
-        "contrast-on_weight-1.0_seed-1",
-    ]
-    assert children[0][1] == {"loss.contrast.enabled": False, "seed": 0}
-    assert children[3][1] == {"loss.contrast.enabled": True, "loss.contrast.weight": 0.3, "seed": 1}
+    assert [name for name, _ in children] == ["contrast-off", "contrast-on_weight-0.3", "contrast-on_weight-1.0"]
+    assert children[0][1] == {"loss.contrast.enabled": False}
+    assert children[1][1] == {"loss.contrast.enabled": True, "loss.contrast.weight": 0.3}
     assert expand_grid(Params(), {}) == [("base", {})]
 
 
@@ -67,8 +61,10 @@ def test_short_keys_are_unique_suffixes() -> None:
         ({"loss.contrast.margin": [-1.0]}, "loss.contrast.margin = -1.0: Input should be greater than or equal to 0"),
         ({"train.runs_dir": ["a"]}, "key 'train.runs_dir' is set by the flow itself"),
         ({"variants.mtl.contrast": [True]}, "key 'variants.mtl.contrast' is set by the flow itself"),
-        ({"seed": []}, "seed = []: expected a non-empty list of values"),
-        ({"seed": 3}, "seed = 3: expected a non-empty list of values"),
+        ({"loss.contrast.margin": []}, "margin = []: expected a non-empty list of values"),
+        ({"loss.contrast.margin": 3}, "margin = 3: expected a non-empty list of values"),
+        ({"seed": [0, 1]}, "seeds come from `seeds` (the one home of seeds), e.g. -S 'seeds=[0, 1, 2]'"),
+        ({"seeds": [[0, 1]]}, "key 'seeds' is set by the flow itself"),
     ],
 )
 def test_bad_grid_fails_before_training_naming_the_key(grid: dict, expected: str) -> None:
@@ -80,21 +76,24 @@ def test_bad_grid_fails_before_training_naming_the_key(grid: dict, expected: str
 
 def test_plan_gives_each_child_its_own_folder_variant_and_values() -> None:
     cfg = AblationParams(name="lam", grid=GRID, runs_dir=Path("/tmp/abl"))
-    plans = plan_ablation(Params(), cfg)
-    assert len(plans) == 6
+    plans = plan_ablation(TWO_SEEDS, cfg)  # the grid × seeds, as dvc.yaml's matrix: variant × seed
+    assert [(p.name, p.seed) for p in plans] == [
+        (name, seed) for name in ("contrast-off", "contrast-on_weight-0.3", "contrast-on_weight-1.0") for seed in (0, 1)
+    ]
     off, on = plans[1], plans[4]
-    assert off.run_dir == Path("/tmp/abl/lam/contrast-off_seed-1") and off.setting == "contrast=off"
+    assert off.run_dir == Path("/tmp/abl/lam/contrast-off/s1") and off.setting == "contrast=off"
     assert on.setting == "contrast=on, weight=1.0"
-    assert list(off.params.variants) == ["contrast-off_seed-1"]
-    assert off.params.variants["contrast-off_seed-1"].contrast is False
-    assert on.params.variants["contrast-on_weight-1.0_seed-0"].contrast is True
+    assert list(off.params.variants) == ["contrast-off"]
+    assert off.params.variants["contrast-off"].contrast is False
+    assert on.params.variants["contrast-on_weight-1.0"].contrast is True
     assert (off.params.seed, on.params.seed, on.params.loss.contrast.weight) == (1, 0, 1.0)
     assert on.params.train.runs_dir == Path("/tmp/abl/lam")
     # without the switch in the grid the ablated variant decides (mtl_contrast: on; mtl: off)
     only_lambda = plan_ablation(Params(), AblationParams(grid={"loss.contrast.weight": [0.1]}))
     assert only_lambda[0].params.variants["weight-0.1"].contrast is True
-    host = plan_ablation(Params(), AblationParams(variant="mtl", grid={"seed": [4]}))
-    assert host[0].name == "seed-4" and host[0].setting == "base" and not host[0].params.variants["seed-4"].contrast
+    host = plan_ablation(Params(seeds=[4]), AblationParams(variant="mtl", grid={}))
+    assert host[0].name == "base" and host[0].setting == "base" and not host[0].params.variants["base"].contrast
+    assert host[0].params.seeds == [4] and host[0].run_dir == Path("studies/default/base/s4")
     with pytest.raises(ParamsError, match=r"ablation.variant = 'nope': not a key of `variants` \(semseg, depth,"):
         plan_ablation(Params(), AblationParams(variant="nope"))
 
@@ -102,8 +101,8 @@ def test_plan_gives_each_child_its_own_folder_variant_and_values() -> None:
 def test_ablation_section_validation() -> None:
     with pytest.raises(ValueError, match="ablation.name = 'a/b': use letters"):
         AblationParams(name="a/b")
-    with pytest.raises(ValueError, match="ablation.grid.seed: expected a non-empty list"):
-        AblationParams(grid={"seed": []})
+    with pytest.raises(ValueError, match="ablation.grid.train.lr: expected a non-empty list"):
+        AblationParams(grid={"train.lr": []})
     with pytest.raises(ValueError, match="greater than or equal to 1"):
         AblationParams(max_parallel=0)
 
@@ -120,11 +119,11 @@ def test_parse_grid_reads_yaml_lists() -> None:
 
 
 def test_child_folder_holds_params_that_load_back(tmp_path: Path) -> None:
-    cfg = AblationParams(name="g", grid={"loss.contrast.depth_tau": [[0.05, 0.2]], "seed": [3]}, runs_dir=tmp_path)
-    (plan,) = plan_ablation(Params(), cfg)
-    assert plan.name == "depth_tau-0.05,0.2_seed-3"
+    cfg = AblationParams(name="g", grid={"loss.contrast.depth_tau": [[0.05, 0.2]]}, runs_dir=tmp_path)
+    (plan,) = plan_ablation(Params(seeds=[3]), cfg)
+    assert plan.name == "depth_tau-0.05,0.2" and plan.seed == 3
     run_dir = write_child_dir(plan, "g")
-    assert run_dir == tmp_path / "g" / plan.name
+    assert run_dir == tmp_path / "g" / plan.name / "s3"
     assert load_params(run_dir / "params.yaml") == plan.params
     assert load_params(run_dir / "params.yaml").loss.contrast.depth_tau == (0.05, 0.2)
 
@@ -141,10 +140,11 @@ def _nyud(semseg: float, depth: float, normals: float, edge: float) -> dict[str,
 
 def _children() -> list[ChildResult]:
     def child(name: str, enabled: bool, seed: int, metrics: dict) -> ChildResult:
-        overrides = {"loss.contrast.enabled": enabled, "seed": seed}
+        overrides: dict = {"loss.contrast.enabled": enabled}
         if enabled:
             overrides["loss.contrast.weight"] = 0.3
-        return ChildResult(name, "contrast=on, weight=0.3" if enabled else "contrast=off", overrides, metrics)
+        setting = "contrast=on, weight=0.3" if enabled else "contrast=off"
+        return ChildResult(name, setting, overrides, metrics, seed=seed)
 
     return [
         child("off0", False, 0, _nyud(0.40, 0.80, 30.0, 0.50)),
@@ -227,12 +227,12 @@ def test_write_summary_writes_parquet_markdown_and_chart(tmp_path: Path) -> None
 
 
 def test_a_failing_child_process_reports_its_log_tail(tmp_path: Path) -> None:
-    run_dir = tmp_path / "weight-0.5"
-    run_dir.mkdir()
-    (run_dir / "params.yaml").write_text("seed: 0\n")  # no child.json: the child process must fail
+    run_dir = tmp_path / "weight-0.5" / "s0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "params.yaml").write_text("seeds: [0]\n")  # no child.json: the child process must fail
     with pytest.raises(AblationChildError) as info:
         spawn_child(run_dir, None, threads=1, tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     message = str(info.value)
-    assert message.startswith(f"ablation child weight-0.5 failed (exit code 1); {run_dir / 'child.log'} ends:\n")
+    assert message.startswith(f"ablation child weight-0.5/s0 failed (exit code 1); {run_dir / 'child.log'} ends:\n")
     assert "FileNotFoundError" in message and "child.json" in message
     assert not (run_dir / "child_result.json").exists()

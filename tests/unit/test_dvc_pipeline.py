@@ -1,7 +1,10 @@
 """The pipeline as DVC sees it, checked with real DVC in temporary git repos (no training: fast).
 
-- granularity: ``train@<v>`` depends on ``runs/<v>/recipe.json`` only, so ``-S loss.contrast.weight=…`` makes
-  ``train@mtl_contrast`` alone stale, and an ``eval`` key makes no train stage stale (``dvc status``);
+- the matrix: every (variant, seed) of ``run_items`` is one ``recipe@`` / ``train@`` / ``evaluate@<v>-<s>`` stage
+  writing ``runs/<v>/s<s>/`` (``dvc stage list``);
+- granularity: ``train@<v>-<s>`` depends on ``runs/<v>/s<s>/recipe.json`` only, so ``-S loss.contrast.weight=…``
+  makes the ``train@mtl_contrast-<s>`` stages alone stale, an ``eval`` key makes no train stage stale and a new seed
+  makes only its own runs stale (``dvc status``);
 - params.yaml is in the form DVC's ``-S`` rewrite writes back: one changed value is a one-line diff;
 - ``dvc metrics show`` leads with the headline rows and fits in 120 columns;
 - ``dvc plots show`` renders the training history into a local page with the data and no remote script.
@@ -22,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mtcontrast.config import load_params, variant_recipe
+from mtcontrast.config import load_params, run_items, stage_item, variant_recipe
 from mtcontrast.engine.trainer import write_history_table
 from mtcontrast.report.plots import write_plots_template
 from mtcontrast.report.results import build_results, write_report
@@ -68,6 +71,22 @@ def _stale(repo: Path) -> set[str]:
     return set(json.loads(_dvc(repo, "status", "--json")))
 
 
+def test_dvc_matrix_expands_variant_by_seed_into_stages_and_run_folders(repo: Path) -> None:
+    params = load_params(repo / "params.yaml")
+    assert params.seeds == [0, 1, 2]
+    listed = dict(line.split(maxsplit=1) for line in _dvc(repo, "stage", "list").splitlines())
+    items = run_items(params)
+    assert len(items) == len(params.variants) * len(params.seeds)
+    for stage in ("recipe", "train", "evaluate"):
+        assert sorted(s for s in listed if s.startswith(f"{stage}@")) == sorted(
+            f"{stage}@{stage_item(v, s)}" for v, s in items
+        )
+    assert "runs/mtl_contrast/s2/recipe.json" in listed["recipe@mtl_contrast-2"]
+    assert "runs/depth/s1/checkpoint.pt" in listed["train@depth-1"]
+    assert "runs/mtl/s0/eval/metrics.json" in listed["evaluate@mtl-0"]
+    assert params.train.run_paths("mtl_contrast", 2).recipe == Path("runs/mtl_contrast/s2/recipe.json")
+
+
 def test_a_recipe_holds_only_what_can_change_its_variant(repo_root: Path) -> None:
     base = load_params(repo_root / "params.yaml")
     variants = list(base.variants)
@@ -84,20 +103,27 @@ def test_a_recipe_holds_only_what_can_change_its_variant(repo_root: Path) -> Non
     assert changed("train.lr=0.01") == set(variants)
     assert changed("model.host=padnet") == {"mtl", "mtl_contrast"}  # the baselines keep their own host
     assert variant_recipe(base, "semseg")["loss"]["contrast"] == {"enabled": False}
+    # a run's recipe holds its own seed only: the seed list can grow without changing any existing run
+    assert variant_recipe(base, "mtl", 1)["seeds"] == [1]
+    grown = load_params(repo_root / "params.yaml", ["seeds=[0, 1, 2, 3]"])
+    assert all(variant_recipe(grown, v, s) == variant_recipe(base, v, s) for v in variants for s in base.seeds)
+    assert variant_recipe(base, "mtl", 1) != variant_recipe(base, "mtl", 2)
 
 
 def test_contrast_weight_makes_only_the_regularised_train_stage_stale(repo: Path) -> None:
+    _set(repo, "seeds=[0, 1]")  # two seeds show the pairing; each recipe@ is a process (~1 s)
     params = load_params(repo / "params.yaml")
     variants = list(params.variants)
     train_h5 = params.data.prepared_path("train")
     (repo / train_h5).parent.mkdir(parents=True)
     (repo / train_h5).write_bytes(b"stand-in for the prepared split")  # train@ hashes it; nothing reads it here
     _dvc(repo, "repro", "--single-item", "--glob", "recipe@*")
-    for v in variants:  # stand-ins for the trained outputs, recorded in dvc.lock as if train@v had run
-        run = repo / params.train.run_paths(v).dir
+    items = run_items(params)
+    for v, seed in items:  # stand-ins for the trained outputs, recorded in dvc.lock as if train@v-s had run
+        run = repo / params.train.run_paths(v, seed).dir
         for name in ("checkpoint.pt", "train_summary.json", "history.csv"):
-            (run / name).write_text(f"{v} {name}")
-    _dvc(repo, "commit", "--force", *(f"train@{v}" for v in variants))
+            (run / name).write_text(f"{v} {seed} {name}")
+    _dvc(repo, "commit", "--force", *(f"train@{stage_item(v, s)}" for v, s in items))
     assert not {s for s in _stale(repo) if s.startswith(("recipe@", "train@"))}
 
     _set(repo, "eval.edge_threshold_step=1")  # an eval key: no recipe changes, no train stage is stale
@@ -105,9 +131,16 @@ def test_contrast_weight_makes_only_the_regularised_train_stage_stale(repo: Path
     assert not {s for s in _stale(repo) if s.startswith(("recipe@", "train@"))}
 
     _set(repo, "loss.contrast.weight=0.3")
-    assert {s for s in _stale(repo) if s.startswith("recipe@")} == {f"recipe@{v}" for v in variants}
+    assert {s for s in _stale(repo) if s.startswith("recipe@")} == {f"recipe@{stage_item(v, s)}" for v, s in items}
     _dvc(repo, "repro", "--single-item", "--glob", "recipe@*")  # cheap: what `dvc exp run` does first
-    assert {s for s in _stale(repo) if s.startswith(("recipe@", "train@"))} == {"train@mtl_contrast"}
+    stale = {s for s in _stale(repo) if s.startswith(("recipe@", "train@"))}
+    assert stale == {f"train@mtl_contrast-{s}" for s in params.seeds}
+    assert len(variants) == 6
+
+    _set(repo, "seeds=[0, 1, 2]")  # a new seed: its own runs, nothing of the seeds already trained
+    _dvc(repo, "repro", "--single-item", "--glob", "recipe@*")
+    new = {s for s in _stale(repo) if s.startswith("train@")} - stale
+    assert new == {f"train@{v}-2" for v in variants}
 
 
 def test_dvc_params_rewrite_changes_one_line(repo_root: Path, tmp_path: Path) -> None:
@@ -145,24 +178,30 @@ def _evals() -> dict[str, dict]:
 
 def test_metrics_show_leads_with_headline_rows_in_120_columns(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     params = load_params(repo / "params.yaml")
-    evals = _evals()
-    for v, ev in evals.items():
-        path = repo / params.train.run_paths(v).metrics
-        path.parent.mkdir(parents=True)
-        path.write_text(json.dumps(ev))
+    by_seed = {seed: _evals() for seed in params.seeds}  # seeds 1 and 2: mtl_contrast's mIoU ± 0.3, same mean
+    by_seed[1]["mtl_contrast"]["tasks"]["semseg"]["miou"] += 0.3
+    by_seed[2]["mtl_contrast"]["tasks"]["semseg"]["miou"] -= 0.3
+    evals = by_seed[0]
+    for seed, seed_evals in by_seed.items():
+        for v, ev in seed_evals.items():
+            path = repo / params.train.run_paths(v, seed).metrics
+            path.parent.mkdir(parents=True)
+            path.write_text(json.dumps(ev))
     floors = {"semseg": {"miou": 1.003}, "depth": {"rmse": 1.0811}, "normals": {"mean": 52.27}, "edge": {"odsf": 0.0}}
     (repo / "reports").mkdir()
     (repo / "reports" / "floors.json").write_text(json.dumps(floors))
     monkeypatch.chdir(repo)  # run paths in params.yaml are relative to the project root
     results = write_report(params, Path("reports"), floors_path=Path("reports/floors.json"))
-    assert results == build_results(params, evals, floors)
+    assert results == build_results(params, by_seed, floors)
 
     shown = _dvc(repo, "metrics", "show")
     lines = shown.splitlines()
     assert max(len(line) for line in lines) <= 120, shown
     assert lines[0].split() == ["Path", "delta_m", "depth.rmse", "edge.odsf", "normals.mean", "semseg.miou"]
     rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
-    assert set(rows) == {f"reports/headline/{r}.json" for r in [*evals, "floor", "mtl_contrast-mtl"]}
+    means = [*evals, "mtl_contrast-mtl"]  # every row as the mean over seeds and as each seed: seeds add rows only
+    expected = {"floor", *means, *(f"{r}.s{seed}" for r in means for seed in params.seeds)}
+    assert set(rows) == {f"reports/headline/{r}.json" for r in expected}
     dm, vs_host = results["delta_m"]["mtl_contrast"], results["contrast_minus_host"]["mtl_contrast-mtl"]
     assert rows["reports/headline/mtl_contrast.json"] == [f"{dm:g}", "0.87751", "67.9212", "26.99123", "4.34412"]
     assert rows["reports/headline/mtl_contrast-mtl.json"] == [
@@ -174,10 +213,15 @@ def test_metrics_show_leads_with_headline_rows_in_120_columns(repo: Path, monkey
     ]
     assert rows["reports/headline/floor.json"] == ["-", "1.0811", "0.0", "52.27", "1.003"]
     assert rows["reports/headline/semseg.json"] == ["-", "-", "-", "-", "5.81123"]
-    detail = json.loads(_dvc(repo, "metrics", "show", "--json", "reports/metrics.json", "runs/mtl/eval/metrics.json"))
+    assert rows["reports/headline/mtl_contrast.s1.json"][-1] == "4.64412"  # each seed's own metrics
+    assert rows["reports/headline/mtl_contrast-mtl.s2.json"][-1] == "-0.40149"
+    assert rows["reports/headline/semseg.s2.json"] == ["-", "-", "-", "-", "5.81123"]
+    detail = json.loads(
+        _dvc(repo, "metrics", "show", "--json", "reports/metrics.json", "runs/mtl/s0/eval/metrics.json")
+    )
     files = next(iter(detail.values()))["data"]
     assert files["reports/metrics.json"]["data"]["delta_m"] == results["delta_m"]  # the detail stays one command away
-    assert files["runs/mtl/eval/metrics.json"]["data"] == evals["mtl"]
+    assert files["runs/mtl/s0/eval/metrics.json"]["data"] == evals["mtl"]
 
 
 def test_history_table_is_the_jsonl_as_csv(tmp_path: Path) -> None:
@@ -191,9 +235,12 @@ def test_history_table_is_the_jsonl_as_csv(tmp_path: Path) -> None:
 
 
 def test_plots_show_renders_the_loss_curves_offline(repo: Path) -> None:
-    params = load_params(repo / "params.yaml")
+    params = load_params(repo / "params.yaml", ["seeds=[0]"])
+    (repo / "params.yaml").write_text(
+        (repo / "params.yaml").read_text().replace("seeds:\n- 0\n- 1\n- 2\n", "seeds:\n- 0\n")
+    )
     for i, v in enumerate(params.variants):
-        run = repo / params.train.run_paths(v).dir
+        run = repo / params.train.run_paths(v, 0).dir
         run.mkdir(parents=True)
         steps = [{"step": s, "train/loss": round(3.0 / s + i, 4), "train/lr": 0.001} for s in (10, 20, 30)]
         (run / "history.jsonl").write_text("".join(json.dumps(s) + "\n" for s in steps))

@@ -10,16 +10,17 @@ from mtcontrast.study import ChildResult, child_deltas
 from mtcontrast.tracking.names import run_name
 
 
-def _name(variant: str, *overrides: str, label: str | None = None) -> str:
+def _name(variant: str, *overrides: str, label: str | None = None, seed: int | None = None) -> str:
     params = load_params("params.yaml", list(overrides))
-    return run_name(resolve_variant(params, variant), variant, label=label)
+    return run_name(resolve_variant(params, variant, seed), variant, label=label)
 
 
 def test_run_names_carry_variant_seed_and_the_recipe_keys_that_differ() -> None:
     assert _name("mtl_contrast") == "mtl_contrast·s0"
-    assert _name("mtl_contrast", "loss.contrast.weight=0.3", "seed=1") == "mtl_contrast·s1·λ0.3"
+    assert _name("mtl_contrast", "loss.contrast.weight=0.3", seed=1) == "mtl_contrast·s1·λ0.3"
+    assert _name("mtl_contrast", "seeds=[5, 6]") == "mtl_contrast·s5"  # the seed list is not a differing key
     # a run without the regulariser is not renamed by its settings, nor by eval / logging / file locations
-    assert _name("mtl", "loss.contrast.weight=0.3", "seed=1") == "mtl·s1"
+    assert _name("mtl", "loss.contrast.weight=0.3", seed=1) == "mtl·s1"
     assert _name("semseg", "loss.contrast.kind=infonce", "eval.edge_threshold_step=1", "train.threads=2") == "semseg·s0"
     assert _name("depth", "data.root=/data/NYUDv2", "train.runs_dir=/tmp/r", "train.log_every=1") == "depth·s0"
     # λ first, short unambiguous keys, the encoder by its role
@@ -38,12 +39,12 @@ def test_run_names_carry_variant_seed_and_the_recipe_keys_that_differ() -> None:
     ]
     assert _name("mtl", *many) == "mtl·s0·head_blocks=2·head_channels=16·batch_size=2·iterations=9·+1"
     # an ablation child is named after the variant it studies
-    child = "contrast-on_weight-0.3_seed-1"
-    params = load_params("params.yaml", ["loss.contrast.weight=0.3", "seed=1"])
+    child = "contrast-on_weight-0.3"
+    params = load_params("params.yaml", ["loss.contrast.weight=0.3", "seeds=[1]"])
     params = params.model_copy(update={"variants": {child: params.variants["mtl_contrast"]}})
     assert run_name(resolve_variant(params, child), child, label="mtl_contrast") == "mtl_contrast·s1·λ0.3"
     # ... with its grid keys shown even at their default value (λ = 1 is params.yaml's)
-    grid = ["loss.contrast.enabled", "loss.contrast.weight", "seed"]
+    grid = ["loss.contrast.enabled", "loss.contrast.weight"]
     params = load_params("params.yaml", ["train.lr=0.01"])
     params = params.model_copy(update={"variants": {child: params.variants["mtl_contrast"]}})
     assert (
@@ -58,10 +59,8 @@ def _metrics(miou: float, rmse: float) -> dict[str, dict[str, float]]:
 
 def test_children_get_delta_m_vs_host_and_vs_single_task_baselines() -> None:
     def child(name: str, enabled: bool, seed: int, metrics: dict) -> ChildResult:
-        overrides = {"loss.contrast.enabled": enabled, "seed": seed} | (
-            {"loss.contrast.weight": 0.3} if enabled else {}
-        )
-        return ChildResult(name, "on" if enabled else "off", overrides, metrics)
+        overrides = {"loss.contrast.enabled": enabled} | ({"loss.contrast.weight": 0.3} if enabled else {})
+        return ChildResult(name, "on" if enabled else "off", overrides, metrics, seed=seed)
 
     children = [
         child("off0", False, 0, _metrics(40.0, 0.80)),
@@ -69,13 +68,17 @@ def test_children_get_delta_m_vs_host_and_vs_single_task_baselines() -> None:
         child("on0", True, 0, _metrics(44.0, 0.76)),  # vs off0: (+10 % mIoU, +5 % RMSE) / 2 = +7.5 %
         child("on1", True, 1, _metrics(45.0, 0.55)),  # vs off1: (-10 %, -10 %) / 2 = -10 %
     ]
-    baselines = {"semseg": {"miou": 50.0}, "depth": {"rmse": 0.8}}
+    baselines = {
+        0: {"semseg": {"miou": 50.0}, "depth": {"rmse": 0.8}},
+        1: {"semseg": {"miou": 40.0}, "depth": {"rmse": 0.5}},
+    }
     deltas = child_deltas(children, baselines)
-    assert deltas["on0"]["val/delta_m_vs_host"] == pytest.approx(7.5)
-    assert deltas["on1"]["val/delta_m_vs_host"] == pytest.approx(-10.0)
-    assert "val/delta_m_vs_host" not in deltas["off0"]  # a host is not compared with itself
-    assert deltas["off0"]["val/delta_m"] == pytest.approx(-10.0)  # (-20 % mIoU, 0 % RMSE) / 2
-    assert deltas["on0"]["val/delta_m"] == pytest.approx((-12.0 + 5.0) / 2)
+    assert deltas["on0·s0"]["val/delta_m_vs_host"] == pytest.approx(7.5)
+    assert deltas["on1·s1"]["val/delta_m_vs_host"] == pytest.approx(-10.0)
+    assert "val/delta_m_vs_host" not in deltas["off0·s0"]  # a host is not compared with itself
+    assert deltas["off0·s0"]["val/delta_m"] == pytest.approx(-10.0)  # (-20 % mIoU, 0 % RMSE) / 2
+    assert deltas["on0·s0"]["val/delta_m"] == pytest.approx((-12.0 + 5.0) / 2)
+    assert deltas["off1·s1"]["val/delta_m"] == pytest.approx(12.5)  # against seed 1's own baselines: (+25 %, 0) / 2
     # without baselines for every task there is no Δm, only the paired one
-    partial = child_deltas(children, {"semseg": {"miou": 50.0}})
-    assert set(partial["on0"]) == {"val/delta_m_vs_host"} and partial["off1"] == {}
+    partial = child_deltas(children, {0: {"semseg": {"miou": 50.0}}})
+    assert set(partial["on0·s0"]) == {"val/delta_m_vs_host"} and partial["off1·s1"] == {}

@@ -168,8 +168,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Params:
     for variant, weights in (("mtl_contrast", state), ("mtl", host_only)):
         stored = resolve_variant(params, variant).model_dump(mode="json")
         payload = {"model": weights, "params": stored, "variant": variant, "step": 0}
-        save_checkpoint(params.train.run_paths(variant).checkpoint, payload)
-    return params
+        save_checkpoint(params.train.run_paths(variant, 0).checkpoint, payload)
+    return params.at_seed(0)  # the separation reads one seed's runs
 
 
 def test_feature_separation_tables_files_and_shared_triplets(trained: Params, tmp_path: Path) -> None:

@@ -264,28 +264,36 @@ def test_retry_repeats_only_lock_errors(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_log_report_adds_delta_m_and_the_report_to_each_run(uri: str, tmp_path: Path) -> None:
-    params = _params(tmp_path)
+    params = _params(tmp_path).model_copy(update={"seeds": [0, 1]})
     ids = {}
     for name in ("semseg", "mtl", "mtl_contrast"):
-        with tracking.tracked_run(params, name, source="dvc:train", run_dir=tmp_path / "runs" / name) as cb:
-            ids[name] = cb.run_id
+        for seed in (0, 1):
+            run_dir = params.train.run_paths(name, seed).dir
+            with tracking.tracked_run(params.at_seed(seed), name, source="dvc:train", run_dir=run_dir) as cb:
+                ids[f"{name}·s{seed}"] = cb.run_id
     reports = tmp_path / "reports"
     reports.mkdir()
     (reports / "results.md").write_text("# results\n")
     (reports / "metrics.json").write_text("{}")
-    results = {
-        "variants": {"semseg": {}, "mtl": {}, "mtl_contrast": {}, "depth": {}},
-        "delta_m": {"mtl": -1.25, "mtl_contrast": 0.5},
-        "contrast_minus_host": {"mtl_contrast-mtl": {"per_task": {}, "delta_m_vs_host": 1.75}},
+    results = {  # the report's shape: every run's own Δm, and the paired Δm vs host per seed
+        "runs": {
+            "semseg": {"0": {}, "1": {}},
+            "mtl": {"0": {"delta_m": -1.25}, "1": {"delta_m": -2.0}},
+            "mtl_contrast": {"0": {"delta_m": 0.5}, "1": {"delta_m": -3.0}},
+            "depth": {"0": {}, "1": {}},
+        },
+        "contrast_minus_host": {"mtl_contrast-mtl": {"per_seed": {"0": {"delta_m": 1.75}, "1": {"delta_m": -1.0}}}},
     }
     logged = tracking.log_report(params, results, reports)
-    assert logged == {k: ids[k] for k in ("semseg", "mtl", "mtl_contrast")}  # depth: never tracked, skipped
+    assert logged == ids  # depth: never tracked, skipped
     c = tracking.client()
-    assert c.get_run(ids["mtl"]).data.metrics == {"val/delta_m": -1.25}
-    assert c.get_run(ids["mtl_contrast"]).data.metrics == {"val/delta_m": 0.5, "val/delta_m_vs_host": 1.75}
-    assert c.get_run(ids["semseg"]).data.metrics == {}
-    assert c.get_metric_history(ids["mtl"], "val/delta_m")[0].step == params.train.iterations
-    assert sorted(a.path for a in c.list_artifacts(ids["semseg"], "report")) == [
+    assert c.get_run(ids["mtl·s0"]).data.metrics == {"val/delta_m": -1.25}
+    assert c.get_run(ids["mtl_contrast·s0"]).data.metrics == {"val/delta_m": 0.5, "val/delta_m_vs_host": 1.75}
+    assert c.get_run(ids["mtl_contrast·s1"]).data.metrics == {"val/delta_m": -3.0, "val/delta_m_vs_host": -1.0}
+    assert c.get_run(ids["semseg·s1"]).data.metrics == {}
+    assert c.get_run(ids["mtl·s1"]).data.tags["seed"] == "1" and c.get_run(ids["mtl·s1"]).data.tags["variant"] == "mtl"
+    assert c.get_metric_history(ids["mtl·s0"], "val/delta_m")[0].step == params.train.iterations
+    assert sorted(a.path for a in c.list_artifacts(ids["semseg·s0"], "report")) == [
         "report/metrics.json",
         "report/results.md",
     ]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from mtcontrast.config.ablation import AblationParams
 from mtcontrast.config.base import ParamsError, Section
@@ -54,15 +54,20 @@ __all__ = [
     "variant_recipe",
     "validate",
     "resolve_variant",
+    "run_items",
+    "stage_item",
 ]
 
 DEFAULT_PARAMS_FILE = Path("params.yaml")
 
 
 class Params(Section):
-    """Root of params.yaml. Each field is one section, validated by its own class."""
+    """Root of params.yaml. Each field is one section, validated by its own class.
 
-    seed: int = 0
+    ``seeds`` is the one home of training seeds. The experiment's params hold every seed of the design (``dvc repro``
+    trains each variant once per seed, the report pairs and averages over them); the params of one run hold only its
+    own: :meth:`at_seed` / :func:`resolve_variant` narrow ``seeds`` to ``[s]``, and :attr:`seed` reads it."""
+
     scenes: ScenesParams = Field(default_factory=ScenesParams)
     data: DataParams = Field(default_factory=DataParams)
     model: ModelParams = Field(default_factory=ModelParams)
@@ -71,6 +76,33 @@ class Params(Section):
     eval: EvalParams = Field(default_factory=EvalParams)
     variants: dict[str, VariantParams] = Field(default_factory=lambda: dict(_DEFAULT_VARIANTS))
     ablation: AblationParams = Field(default_factory=AblationParams)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value) or min(value) < 0:
+            raise ValueError(f"{value}: expected distinct seeds >= 0, e.g. [0, 1, 2]")
+        return value
+
+    @property
+    def seed(self) -> int:
+        """The seed of one run (initial weights, data order, augmentation, regulariser draws): defined once
+        ``seeds`` is narrowed to that run's (:meth:`at_seed`), so experiment-level params never pass for one run."""
+        if len(self.seeds) != 1:
+            raise ParamsError(
+                f"these params hold {len(self.seeds)} seeds {self.seeds}; a run's params hold one "
+                "(Params.at_seed(seed) or resolve_variant(params, variant, seed))"
+            )
+        return self.seeds[0]
+
+    def at_seed(self, seed: int | None = None) -> Params:
+        """The params of the run with ``seed`` (default: the first of ``seeds``): ``seeds`` narrowed to ``[seed]``.
+        A seed outside ``seeds`` is allowed: a one-off run (``mtc train --seed 7``) outside the design."""
+        chosen = self.seeds[0] if seed is None else int(seed)
+        if chosen < 0:
+            raise ParamsError(f"seed {chosen}: expected a seed >= 0")
+        return self if self.seeds == [chosen] else self.model_copy(update={"seeds": [chosen]})
 
 
 _DEFAULT_VARIANTS = {
@@ -80,8 +112,22 @@ _DEFAULT_VARIANTS = {
 }
 
 
-def resolve_variant(params: Params, name: str) -> Params:
-    """The params of one run: ``model.tasks``, ``model.host`` and ``loss.contrast.enabled`` set by the variant."""
+def run_items(params: Params) -> list[tuple[str, int]]:
+    """Every (variant, seed) run of the experiment, variants in params order, then seeds: the expansion of DVC's
+    ``matrix`` stages ``recipe@`` / ``train@`` / ``evaluate@`` (named ``<stage>@<variant>-<seed>``), and what the
+    ``train-eval`` flow and the report iterate over."""
+    return [(variant, seed) for variant in params.variants for seed in params.seeds]
+
+
+def stage_item(variant: str, seed: int) -> str:
+    """The suffix DVC's ``matrix`` gives the stage of one run: ``train@`` + ``mtl_contrast-1``."""
+    return f"{variant}-{seed}"
+
+
+def resolve_variant(params: Params, name: str, seed: int | None = None) -> Params:
+    """The params of one run: ``model.tasks``, ``model.host`` and ``loss.contrast.enabled`` set by the variant, and
+    ``seeds`` narrowed to the run's seed (:meth:`Params.at_seed`; default: the first of ``seeds``)."""
+    params = params.at_seed(seed)
     if name not in params.variants:
         raise ParamsError(f"unknown variant {name!r}; variants in params: {', '.join(params.variants)}")
     variant = params.variants[name]
@@ -256,7 +302,7 @@ def apply_overrides(base: Params, overrides: Mapping[str, Any], source: str = "o
 
 # Sections that do not change what a training computes (evaluation, other runs, the raw scenes, study grids) and
 # train keys that only change how fast it runs.
-_NOT_RECIPE = ("eval", "variants", "scenes", "ablation")
+_NOT_RECIPE = ("eval", "variants", "scenes", "ablation")  # `seeds` stays: a run's recipe holds its own seed
 _NOT_RECIPE_TRAIN = ("threads", "log_every", "checkpoint_every", "val_evals", "val_edge_threshold_step")
 
 
@@ -279,12 +325,12 @@ def _recipe_tree(tree: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def variant_recipe(params: Params, name: str) -> dict[str, Any]:
-    """What variant ``name`` trains from: its resolved params minus every key that cannot change the weights. The
-    DVC stage ``recipe@<name>`` writes it to ``runs/<name>/recipe.json`` and ``train@<name>`` depends on that file
-    instead of on params.yaml, so an edit retrains exactly the variants it can change (``recipe_digest`` hashes the
-    same tree)."""
-    return _recipe_tree(resolve_variant(params, name).model_dump(mode="json"))
+def variant_recipe(params: Params, name: str, seed: int | None = None) -> dict[str, Any]:
+    """What the run (``name``, ``seed``) trains from: its resolved params minus every key that cannot change the
+    weights. The DVC stage ``recipe@<name>-<seed>`` writes it to ``runs/<name>/s<seed>/recipe.json`` and
+    ``train@<name>-<seed>`` depends on that file instead of on params.yaml, so an edit retrains exactly the runs it
+    can change (``recipe_digest`` hashes the same tree; adding a seed to ``seeds`` changes no existing run's)."""
+    return _recipe_tree(resolve_variant(params, name, seed).model_dump(mode="json"))
 
 
 def recipe_changes(before: Mapping[str, Any], after: Params) -> list[str]:

@@ -1,7 +1,8 @@
 """``ablation``: the grid of regulariser settings the Prefect ``ablation`` flow (``mtc ablate``) trains and compares.
 
-Grid keys are dotted params keys (the ``dvc exp run -S`` syntax); ``mtcontrast.study`` takes the Cartesian product,
-trains and evaluates every child as an MLflow run nested under one parent, and summarises each setting over ``seed``.
+Grid keys are dotted params keys (the ``dvc exp run -S`` syntax); ``mtcontrast.study`` takes the Cartesian product
+with ``seeds`` (the experiment's seeds, never a grid key), trains and evaluates every child as an MLflow run nested
+under one parent, and summarises each setting over the seeds, paired by seed.
 """
 
 from __future__ import annotations
@@ -24,11 +25,10 @@ class AblationParams(Section):
         default_factory=lambda: {
             "loss.contrast.enabled": [False, True],
             "loss.contrast.weight": [0.3, 1.0],
-            "seed": [0, 1],
         }
     )
     max_parallel: int = Field(1, ge=1)  # children training at once (each gets cores / max_parallel torch threads)
-    runs_dir: Path = Path("studies")  # children: <runs_dir>/<name>/<child>/; no DVC stage reads this folder
+    runs_dir: Path = Path("studies")  # children: <runs_dir>/<name>/<child>/s<seed>/; no DVC stage reads this folder
     out_dir: Path = Path("reports/ablation")  # summary: <out_dir>/<name>/summary.{parquet,md,png}
 
     @field_validator("name")

@@ -13,9 +13,14 @@ from mtcontrast.config.base import Section
 
 @dataclass(frozen=True)
 class RunPaths:
-    """Every file of one variant's run folder ``<train.runs_dir>/<variant>/``: the one home of these names."""
+    """Every file of one run's folder ``<train.runs_dir>/<variant>/s<seed>/``: the one home of these names."""
 
     dir: Path
+
+    @classmethod
+    def of(cls, runs_dir: Path, variant: str, seed: int) -> RunPaths:
+        """The folder of the run (``variant``, ``seed``): one folder per variant, one sub-folder per seed."""
+        return cls(Path(runs_dir) / variant / f"s{int(seed)}")
 
     @property
     def checkpoint(self) -> Path:
@@ -106,8 +111,8 @@ class TrainParams(Section):
     crop_size: tuple[int, int] = (64, 80)  # H, W of training crops
     augment: AugmentParams = Field(default_factory=AugmentParams)
     num_workers: int = Field(0, ge=0)  # DataLoader worker processes
-    runs_dir: Path = Path("runs")  # <runs_dir>/<variant>/ holds checkpoint, history, evaluation
+    runs_dir: Path = Path("runs")  # <runs_dir>/<variant>/s<seed>/ holds checkpoint, history, evaluation
 
-    def run_paths(self, variant: str) -> RunPaths:
-        """The run folder of ``variant`` and the names of the files in it."""
-        return RunPaths(Path(self.runs_dir) / variant)
+    def run_paths(self, variant: str, seed: int) -> RunPaths:
+        """The run folder of (``variant``, ``seed``) and the names of the files in it."""
+        return RunPaths.of(self.runs_dir, variant, seed)

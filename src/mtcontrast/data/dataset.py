@@ -112,7 +112,7 @@ def build_dataset(
 ) -> MultiTaskDataset:
     """The dataset of ``<prepared_dir>/<name>/<split>.h5``: the ``train`` split with the ``train`` transforms
     (crop, augmentation, workers), any other split (``val``) with the ``eval`` transform (centre-pad to
-    ``eval.pad_to`` or to ``pad_multiple``, the encoder stride). ``seed`` defaults to ``params.seed``."""
+    ``eval.pad_to`` or to ``pad_multiple``, the encoder stride). ``seed`` defaults to the run's seed (the first of ``seeds`` when ``params`` hold several)."""
     path = params.data.prepared_path(split)
     if split == "train":
         transform: TrainTransform | EvalTransform = TrainTransform(tuple(params.train.crop_size), params.train.augment)
@@ -120,7 +120,7 @@ def build_dataset(
     else:
         transform, workers = EvalTransform(params.eval.pad_to, pad_multiple), 0
     return MultiTaskDataset(
-        path, transform, tasks, params.seed if seed is None else seed, workers, partial=params.data.partial
+        path, transform, tasks, params.at_seed().seed if seed is None else seed, workers, partial=params.data.partial
     )
 
 

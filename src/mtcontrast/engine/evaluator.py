@@ -72,10 +72,12 @@ def edge_options(cfg: EvalParams, export_dir: Path, gt_kind: str = "binary") -> 
 def evaluate_variant(
     params: Params, variant: str, *, trained: Trained | None = None, progress: bool = True
 ) -> EvalResult:
-    """Score the checkpoint of ``variant`` (``<train.runs_dir>/<variant>/checkpoint.pt``) on val with the current
+    """Score the checkpoint of ``variant`` with the seed of ``params`` (``<train.runs_dir>/<variant>/s<seed>/
+    checkpoint.pt``) on val with the current
     ``eval`` params; writes ``<run>/eval/metrics.json``, ``per_image.parquet`` and ``confusion.npz`` (rank 0).
     The model and its data come from the checkpoint's stored params (``trained``, when already loaded)."""
-    paths = params.train.run_paths(variant)
+    params = params.at_seed()  # the params of one run (default: the first of `seeds`, as `train_variant`)
+    paths = params.train.run_paths(variant, params.seed)
     env: DistEnv = init_distributed(params.train.device)
     if trained is None:
         trained = load_trained(paths.checkpoint, env.device)

@@ -147,7 +147,7 @@ def check_can_train(p: Params, variant: str) -> None:
     with PreparedSplit(p.data.prepared_path("train")) as split:
         if len(split) == 0:
             raise ValueError(f"{split.path}: the train split holds no samples")
-    folder = p.train.run_paths(variant).dir
+    folder = p.train.run_paths(variant, p.seed).dir
     existing = next(d for d in (folder, *folder.parents) if d.exists())
     if not os.access(existing, os.W_OK | os.X_OK):
         raise PermissionError(f"{existing}: not writable; train.runs_dir must be a writable folder")
@@ -211,7 +211,8 @@ def train_variant(
     progress: bool = True,
     callbacks: Sequence[TrainCallback] = (),
 ) -> TrainResult:
-    """Train one variant to ``train.iterations`` and leave ``<runs_dir>/<variant>/checkpoint.pt``.
+    """Train one variant with the seed of ``params`` (:meth:`Params.at_seed`; default: the first of ``seeds``) to
+    ``train.iterations`` and leave ``<runs_dir>/<variant>/s<seed>/checkpoint.pt``.
 
     Holds the run folder's lock for the whole training (rank 0). A checkpoint of the same recipe is continued, or
     reused as it is when complete; any other is moved aside with one line saying which keys changed."""
@@ -219,7 +220,7 @@ def train_variant(
     check_can_train(p, variant)
     if int(os.environ.get("RANK", "0")) != 0:
         return _train(p, variant, resume=resume, progress=progress, callbacks=callbacks)
-    with run_lock(p.train.run_paths(variant).dir):
+    with run_lock(p.train.run_paths(variant, p.seed).dir):
         return _train(p, variant, resume=resume, progress=progress, callbacks=callbacks)
 
 
@@ -230,7 +231,7 @@ def _train(p: Params, variant: str, *, resume: bool, progress: bool, callbacks: 
     env: DistEnv = init_distributed(p.train.device)
     if p.train.threads:
         torch.set_num_threads(p.train.threads)
-    paths = p.train.run_paths(variant)
+    paths = p.train.run_paths(variant, p.seed)
     run_dir, ckpt_path = paths.dir, paths.checkpoint
     if env.is_main:
         remove_stale_temps(run_dir)

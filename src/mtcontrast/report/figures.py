@@ -1,5 +1,5 @@
 """Pictures for people who would rather look than read: learning curves, qualitative panels, confusion matrices
-and the ablation chart.
+the ablation chart and the forest plot of the regulariser's paired effects.
 
 Every function draws on its own ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot, no global state, so
 it is safe in DVC stages, Prefect threads and tests), writes one PNG atomically (temp file + rename, so a reader
@@ -41,6 +41,7 @@ __all__ = [
     "class_palette",
     "confusion_matrix_png",
     "depth_range",
+    "forest_plot",
     "learning_curves",
     "qualitative_panel",
     "read_history",
@@ -476,4 +477,66 @@ def ablation_chart(summary: pd.DataFrame, out_png: str | Path, title: str = "Abl
     for ax in axes[len(metrics) :]:
         ax.set_axis_off()
     fig.suptitle(f"{title} (points: mean over seeds, error bars: ±1 std; axes span the data, not from 0)")
+    return save_figure(fig, out_png)
+
+
+_METRIC_LABELS = {"miou": "mIoU", "rmse": "RMSE", "mean": "mErr", "maxf": "maxF", "odsf": "odsF"}
+
+
+def forest_plot(results: Mapping[str, Any], out_png: str | Path) -> Path | None:
+    """The regulariser's paired effects of ``reports/metrics.json`` (``contrast_minus_host``) as a forest plot: one
+    row per task metric and Δm vs host, each on its own axis (the units differ), with the per-seed differences
+    (dots), their mean (diamond), the 95 % t interval over seeds (thick bar) and the bootstrap interval over val
+    images (thin bar), against a zero line; the verdict of each row beside it. None when there is no pair."""
+    pairs = results.get("contrast_minus_host") or {}
+    rows: list[tuple[str, str, dict[str, Any]]] = []
+    for pair, entry in pairs.items():
+        for key, effect in entry.get("effects", {}).items():
+            rows.append((pair, key, effect))
+    if not rows:
+        return None
+    n_seeds = max(e["n"] for _, _, e in rows)
+    fig = Figure(figsize=(10.0, 0.95 * len(rows) + 1.3), dpi=DPI)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
+    fig.subplots_adjust(
+        left=0.25,
+        right=0.97,
+        top=1 - 0.75 / (0.95 * len(rows) + 1.3),
+        bottom=0.5 / (0.95 * len(rows) + 1.3),
+        hspace=1.1,
+    )
+    for ax, (_, key, e) in zip(axes, rows, strict=True):
+        task = key.split(".")[0]
+        color = task_color(task) if task in TASK_COLORS else "#333333"
+        values = [v for v in (*e["diffs"], e["low"], e["high"], *(e["bootstrap"] or ())) if v is not None]
+        span = max(abs(v) for v in [*values, 0.0]) or 1.0  # all zero: a unit axis, not one of 1e-12
+        ax.set_xlim(-1.15 * span, 1.15 * span)
+        ax.axvline(0.0, color="#888888", lw=1, zorder=1)
+        diffs = [d for d in e["diffs"] if d is not None]
+        ax.scatter(diffs, [0.18] * len(diffs), s=18, color=color, alpha=0.55, zorder=3, label="per seed")
+        if e["low"] is not None:
+            ax.plot([e["low"], e["high"]], [0, 0], color=color, lw=4, solid_capstyle="butt", zorder=2)
+        if e["bootstrap"]:
+            ax.plot(e["bootstrap"], [-0.22, -0.22], color=color, lw=1.5, alpha=0.8, zorder=2)
+        if e["mean"] is not None:
+            ax.scatter([e["mean"]], [0], marker="D", s=48, color="black", zorder=4)
+        ax.set_ylim(-0.5, 0.5)
+        ax.set_yticks([])
+        better = "higher is better" if e["higher_is_better"] else "lower is better"
+        metric = key.split(".")[-1]
+        label = "Δm vs host (%)" if key == "delta_m" else f"{task} {_METRIC_LABELS.get(metric, metric)}"
+        ax.set_ylabel(f"{label}\n({better})", rotation=0, ha="right", va="center", fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.set_title(e["verdict"], fontsize=8, loc="left", pad=3)
+        for side in ("top", "right", "left"):
+            ax.spines[side].set_visible(False)
+    pair_names = ", ".join(pairs)
+    ci = "no interval (one seed)" if n_seeds < 2 else "thick bar: 95 % t interval over seeds"
+    boot = " · thin bar: bootstrap over val images" if any(e["bootstrap"] for _, _, e in rows) else ""
+    fig.suptitle(
+        f"Regulariser effect, {pair_names} (with − without, paired by seed, {n_seeds} seed"
+        f"{'s' if n_seeds != 1 else ''})\n◆ mean · dots: seeds · {ci}{boot}",
+        fontsize=10,
+    )
     return save_figure(fig, out_png)

@@ -193,7 +193,7 @@ def variant_distances(
     """Distances of every (embedding, target, source) of a trained ``variant`` over ``images`` val images.
 
     The model, its data and its sampling settings (``loss.contrast``) come from the checkpoint
-    ``<train.runs_dir>/<variant>/checkpoint.pt`` of ``params`` (:func:`mtcontrast.engine.trained.load_trained`);
+    ``<train.runs_dir>/<variant>/s<seed>/checkpoint.pt`` of ``params`` (one seed: :meth:`Params.at_seed`) (:func:`mtcontrast.engine.trained.load_trained`);
     ``anchors_per_image`` overrides the stored value; ``seed`` (default: the training's seed) fixes the triplets.
     """
     from mtcontrast.engine.distributed import resolve_device
@@ -201,7 +201,7 @@ def variant_distances(
     from mtcontrast.engine.trained import load_projectors, load_trained
     from mtcontrast.regularizer import labels_on_grid, step_seed
 
-    checkpoint = params.train.run_paths(variant).checkpoint
+    checkpoint = params.train.run_paths(variant, params.seed).checkpoint
     if not checkpoint.is_file():
         raise FileNotFoundError(f"{checkpoint}: no checkpoint; run `mtc train --variant {variant}` first")
     dev = torch.device(device) if device is not None else resolve_device(params.train.device)

@@ -3,12 +3,13 @@
 The ``ablation`` flow (``pipelines/ablation.py``, ``mtc ablate``) is a thin sequence of these steps, and a
 multi-seed study (paired seeds, confidence intervals) is meant to reuse the same three:
 
-1. :mod:`~mtcontrast.study.plan`: :func:`plan_children` expands a grid of dotted params keys (``seed`` is one
-   axis) into children and validates each child's full params through the schema, before any training.
+1. :mod:`~mtcontrast.study.plan`: :func:`plan_children` expands a grid of dotted params keys × ``seeds`` (the
+   experiment's seeds, as ``dvc repro`` expands variant × seed) into children and validates each child's full
+   params through the schema, before any training.
 2. :mod:`~mtcontrast.study.run`: :func:`spawn_child` trains + evaluates one child in its own Python process
    (``python -m mtcontrast.study.run <child dir>``) as an MLflow run nested under the study's parent run.
-3. :mod:`~mtcontrast.study.summary`: :func:`summarize` groups finished children by setting (every grid key but
-   ``seed``): mean ± std over seeds and Δm against the host-only child of the same seed.
+3. :mod:`~mtcontrast.study.summary`: :func:`summarize` groups finished children by setting (the grid keys): mean ±
+   std over seeds and Δm against the host-only child of the same seed.
 
 **Decision: children are library calls in child processes, not DVC experiments.** ``dvc exp run --queue`` /
 ``--temp`` would list the children in ``dvc exp show``, but
@@ -27,7 +28,7 @@ A child process running :func:`mtcontrast.training.run_training` and :func:`mtco
 process-global, so threads in one process would oversubscribe it), its own MLflow client, and fails alone. Every
 child folder holds its full ``params.yaml`` (``mtc train --params <dir>/params.yaml --variant <child>`` repeats it),
 and the MLflow parent / child runs are where children are compared. Children live under
-``<ablation.runs_dir>/<name>/<child>/``, never in the DVC pipeline's run folders.
+``<ablation.runs_dir>/<name>/<child>/s<seed>/``, never in the DVC pipeline's run folders.
 
 :mod:`~mtcontrast.study.run` is imported on first use of its names, so that ``python -m mtcontrast.study.run``
 does not import itself twice.

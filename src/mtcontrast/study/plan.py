@@ -1,7 +1,9 @@
-"""Plan a study: expand a grid of dotted params keys (``seed`` among them) into children, each with its full,
+"""Plan a study: expand a grid of dotted params keys × the experiment's ``seeds`` into children, each with its full,
 schema-validated params, so a bad key or value fails before any training and names the key.
 
-A child is one grid point: its own run folder ``<runs_dir>/<child>/`` and a single variant named after it.
+A child is one grid point and one seed: a single variant named after the grid point, run folder
+``<runs_dir>/<child>/s<seed>/`` (:class:`~mtcontrast.config.RunPaths`, as the DVC pipeline's runs), params narrowed
+to that seed. Seeds come from ``seeds`` (``-S 'seeds=[0, 1, 2]'``), the one home of seeds, never from the grid.
 :class:`ChildResult` is what a finished child leaves behind; :mod:`mtcontrast.study.summary` reads only that.
 """
 
@@ -18,25 +20,27 @@ from mtcontrast.config import Params, ParamsError, VariantParams, apply_override
 from mtcontrast.config.ablation import AblationParams
 from mtcontrast.tracking.names import format_value, short_keys
 
-SEED_KEY = "seed"  # the grid key a summary averages (and pairs) over; every other key defines a setting
+SEED_KEY = "seed"  # the column a summary averages (and pairs) over; every grid key defines a setting
 SWITCH_KEY = "loss.contrast.enabled"  # grids that switch the regulariser off get Δm against that host
 CONTRAST_PREFIX = "loss.contrast."
 # keys the plan sets itself (child folders, the child's variant); a grid over them would break the layout
-_RESERVED = ("ablation", "variants", "train.runs_dir")
+_RESERVED = ("ablation", "variants", "train.runs_dir", "seeds")
 
 
 @dataclass(frozen=True)
 class ChildPlan:
-    """One grid point: folder / MLflow run name, setting label (grid keys but the seed), overrides, full params."""
+    """One grid point and seed: variant / MLflow run name, setting label (the grid keys), overrides, full params
+    (narrowed to ``seed``)."""
 
     name: str
     setting: str
     overrides: dict[str, Any]
     params: Params
+    seed: int = 0
 
     @property
     def run_dir(self) -> Path:
-        return self.params.train.run_paths(self.name).dir
+        return self.params.train.run_paths(self.name, self.seed).dir
 
 
 @dataclass
@@ -50,6 +54,12 @@ class ChildResult:
     run_id: str | None = None
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+
+    @property
+    def key(self) -> str:
+        """Unique among a study's children: the grid point and the seed (``contrast-on_weight-0.3·s1``)."""
+        return f"{self.name}·s{self.seed}"
 
 
 def setting_of(overrides: Mapping[str, Any], keys: Sequence[str] | None = None) -> str:
@@ -80,6 +90,10 @@ def expand_grid(base: Params, grid: Mapping[str, Sequence[Any]]) -> list[tuple[s
     run without the regulariser), so the host-only setting is trained once per seed, not once per λ.
     """
     for key, values in grid.items():
+        if key == SEED_KEY:
+            raise ParamsError(
+                "ablation grid: key 'seed': seeds come from `seeds` (the one home of seeds), e.g. -S 'seeds=[0, 1, 2]'"
+            )
         if any(key == r or key.startswith(r + ".") for r in _RESERVED):
             raise ParamsError(f"ablation grid: key {key!r} is set by the flow itself; choose another key")
         if isinstance(values, str | bytes) or not isinstance(values, Sequence) or not values:
@@ -124,9 +138,9 @@ def child_variant(base: VariantParams, overrides: Mapping[str, Any]) -> VariantP
 def plan_children(
     base: Params, variant: str, grid: Mapping[str, Sequence[Any]], runs_dir: Path, *, section: str = "ablation"
 ) -> list[ChildPlan]:
-    """Every child of ``grid`` over ``variant`` with its full, validated params: ``train.runs_dir = runs_dir`` and a
-    single variant named after the child, so its run folder is ``<runs_dir>/<child>``. Seeds are the grid's
-    ``seed`` axis. ``section`` names the params section in error messages."""
+    """Every child of ``grid`` × ``base.seeds`` over ``variant`` with its full, validated params: ``train.runs_dir =
+    runs_dir``, a single variant named after the grid point and ``seeds`` narrowed to the child's, so its run folder
+    is ``<runs_dir>/<child>/s<seed>``. ``section`` names the params section in error messages."""
     if variant not in base.variants:
         raise ParamsError(f"{section}.variant = {variant!r}: not a key of `variants` ({', '.join(base.variants)})")
     studied = base.variants[variant]
@@ -137,7 +151,8 @@ def plan_children(
         train = params.train.model_copy(update={"runs_dir": Path(runs_dir)})
         params = params.model_copy(update={"train": train, "variants": {name: child_variant(studied, overrides)}})
         resolve_variant(params, name)  # the variant's tasks must belong to the (possibly overridden) dataset
-        plans.append(ChildPlan(name, setting_of(overrides, keys), overrides, params))
+        for seed in base.seeds:
+            plans.append(ChildPlan(name, setting_of(overrides, keys), overrides, params.at_seed(seed), seed))
     return plans
 
 

@@ -57,7 +57,13 @@ def write_child_dir(plan: ChildPlan, grid_name: str) -> Path:
     files = ChildFiles(plan.run_dir)
     files.dir.mkdir(parents=True, exist_ok=True)
     files.params.write_text(yaml.safe_dump(plan.params.model_dump(mode="json"), sort_keys=False))
-    meta = {"name": plan.name, "setting": plan.setting, "overrides": plan.overrides, "grid": grid_name}
+    meta = {
+        "name": plan.name,
+        "seed": plan.seed,
+        "setting": plan.setting,
+        "overrides": plan.overrides,
+        "grid": grid_name,
+    }
     files.meta.write_text(json.dumps(meta, indent=2))
     files.result.unlink(missing_ok=True)
     return files.dir
@@ -77,7 +83,7 @@ def run_child(run_dir: Path, parent_run_id: str | None, source: str = SOURCE) ->
     from mtcontrast.tracking.names import run_name
     from mtcontrast.training import run_training
 
-    name = meta["name"]
+    name, seed = meta["name"], params.seed  # the child's params hold its one seed
     tags = {"ablation.grid": meta["grid"], "ablation.setting": meta["setting"], "ablation.child": name}
     grid_keys = list(meta["overrides"])  # shown even where a value equals the default: the child's grid point
     label = run_name(resolve_variant(params, name), name, label=params.ablation.variant, always=grid_keys)
@@ -89,9 +95,10 @@ def run_child(run_dir: Path, parent_run_id: str | None, source: str = SOURCE) ->
         meta["setting"],
         meta["overrides"],
         evaluated.metrics,
-        run_id_of(params.train.run_paths(name).dir),
+        run_id_of(params.train.run_paths(name, seed).dir),
         round(trained.seconds + evaluated.seconds, 2),
         {"train_seconds": round(trained.seconds, 2)},
+        seed,
     )
     files.result.write_text(json.dumps(asdict(result), indent=2))
     return result
@@ -135,7 +142,7 @@ def spawn_child(
     if code != 0 or not files.result.is_file():
         tail = "\n".join(files.log.read_text(errors="replace").splitlines()[-25:])
         raise AblationChildError(
-            f"ablation child {files.dir.name} failed (exit code {code}); {files.log} ends:\n{tail}"
+            f"ablation child {files.dir.parent.name}/{files.dir.name} failed (exit code {code}); {files.log} ends:\n{tail}"
         )
     return ChildResult(**json.loads(files.result.read_text()))
 
@@ -151,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--source", default=SOURCE, help="the run's `source` tag")
     args = parser.parse_args(argv)
     result = run_child(args.run_dir, args.parent_run_id, args.source)
-    print(json.dumps({"child": result.name, "run_id": result.run_id, **primary_metrics(result.metrics)}))
+    print(json.dumps({"child": result.key, "run_id": result.run_id, **primary_metrics(result.metrics)}))
     return 0
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from mtcontrast.metrics.delta_m import DELTA_M_METRICS, delta_m
-from mtcontrast.study.plan import CONTRAST_PREFIX, SEED_KEY, SWITCH_KEY, ChildResult
+from mtcontrast.study.plan import CONTRAST_PREFIX, SWITCH_KEY, ChildResult
 
 DELTA_M_COLUMN = "delta_m_vs_host"
 SUMMARY_COLUMNS = ("setting", "metric", "mean", "std", "n")
@@ -31,12 +31,16 @@ def primary_metrics(metrics: Mapping[str, Mapping[str, float]]) -> dict[str, flo
 
 
 def _host_of(child: ChildResult, children: Sequence[ChildResult]) -> ChildResult | None:
-    """The regulariser-off child with the same values for every non-regulariser key (seed included)."""
+    """The regulariser-off child with the same seed and the same values for every non-regulariser key."""
     if SWITCH_KEY not in child.overrides:
         return None
     same = {k: v for k, v in child.overrides.items() if not k.startswith(CONTRAST_PREFIX)}
     for other in children:
-        if other.overrides.get(SWITCH_KEY) is False and all(other.overrides.get(k) == v for k, v in same.items()):
+        if (
+            other.seed == child.seed
+            and other.overrides.get(SWITCH_KEY) is False
+            and all(other.overrides.get(k) == v for k, v in same.items())
+        ):
             return other
     return None
 
@@ -46,7 +50,7 @@ def child_table(children: Sequence[ChildResult]) -> pd.DataFrame:
     (``delta_m_vs_host``, %) when the grid switches the regulariser off."""
     rows = []
     for child in children:
-        seed = child.overrides.get(SEED_KEY)
+        seed = child.seed
         values = primary_metrics(child.metrics)
         host = _host_of(child, children)
         if host is not None:
@@ -62,11 +66,12 @@ def child_table(children: Sequence[ChildResult]) -> pd.DataFrame:
 
 
 def child_deltas(
-    children: Sequence[ChildResult], baselines: Mapping[str, Mapping[str, float]] | None = None
+    children: Sequence[ChildResult], baselines: Mapping[int, Mapping[str, Mapping[str, float]]] | None = None
 ) -> dict[str, dict[str, float]]:
-    """Per child name: ``val/delta_m_vs_host`` (% against the host-only child of the same seed, when the grid switches
-    the regulariser) and ``val/delta_m`` (% against single-task ``baselines`` ``{task: metrics}``, when they cover
-    every task of the child), the names the pipeline's runs use, so children sort by them in the MLflow UI."""
+    """Per child (:attr:`ChildResult.key`): ``val/delta_m_vs_host`` (% against the host-only child of the same seed,
+    when the grid switches the regulariser) and ``val/delta_m`` (% against the single-task baselines of the child's
+    seed, ``baselines = {seed: {task: metrics}}``, when they cover every task of the child), the names the
+    pipeline's runs use, so children sort by them in the MLflow UI."""
     out: dict[str, dict[str, float]] = {}
     for child in children:
         values: dict[str, float] = {}
@@ -76,12 +81,13 @@ def child_deltas(
                 values["val/delta_m_vs_host"] = delta_m(child.metrics, host.metrics)
             except ValueError:  # a host metric of 0: the relative gain is undefined
                 pass
-        if baselines and all(task in baselines for task in child.metrics):
+        own = (baselines or {}).get(child.seed)
+        if own and all(task in own for task in child.metrics):
             try:
-                values["val/delta_m"] = delta_m(child.metrics, baselines)
+                values["val/delta_m"] = delta_m(child.metrics, own)
             except ValueError:
                 pass
-        out[child.name] = values
+        out[child.key] = values
     return out
 
 

@@ -243,31 +243,37 @@ def log_evaluation(result: EvalResult, run_dir: Path) -> str | None:
 
 # ------------------------------------------------------------------------------------------------ report
 def log_report(params: Params, results: Mapping[str, Any], reports_dir: Path) -> dict[str, str]:
-    """Δm (``val/delta_m``; ``val/delta_m_vs_host`` for a regularised run) into each variant's run, with
-    ``results.md`` / ``metrics.json`` as artifacts; returns ``{variant: run_id}`` of the runs written."""
+    """Δm (``val/delta_m``; ``val/delta_m_vs_host`` for a regularised run, both of the run's own seed) into every
+    (variant, seed) run, with ``results.md`` / ``metrics.json`` as artifacts; returns ``{"<variant>·s<seed>": run_id}``
+    of the runs written."""
     from mtcontrast.tracking.runs import run_id_of
 
     if not is_main_process():
         return {}
     logged: dict[str, str] = {}
     c = client()
-    for variant in results.get("variants", {}):
-        run_id = run_id_of(params.train.run_paths(variant).dir)
-        if run_id is None:
-            log.warning(
-                "mlflow: variant %s has no recorded run in %s; report not logged for it", variant, current_uri()
-            )
-            continue
-        metrics = {}
-        if variant in results.get("delta_m", {}):
-            metrics["val/delta_m"] = results["delta_m"][variant]
-        for pair, entry in results.get("contrast_minus_host", {}).items():
-            if pair.startswith(f"{variant}-"):
-                metrics["val/delta_m_vs_host"] = entry["delta_m_vs_host"]
-        if metrics:
-            log_metrics(run_id, metrics, step=params.train.iterations)
-        for name in ("results.md", "metrics.json"):
-            if (Path(reports_dir) / name).is_file():
-                c.log_artifact(run_id, str(Path(reports_dir) / name), "report")
-        logged[variant] = run_id
+    for variant, by_seed in results.get("runs", {}).items():
+        for seed_key, run in by_seed.items():
+            seed = int(seed_key)
+            run_id = run_id_of(params.train.run_paths(variant, seed).dir)
+            if run_id is None:
+                log.warning(
+                    "mlflow: run %s seed %d has no recorded run in %s; report not logged for it",
+                    variant,
+                    seed,
+                    current_uri(),
+                )
+                continue
+            metrics = {}
+            if "delta_m" in run:
+                metrics["val/delta_m"] = run["delta_m"]
+            for pair, entry in results.get("contrast_minus_host", {}).items():
+                if pair.startswith(f"{variant}-") and seed_key in entry.get("per_seed", {}):
+                    metrics["val/delta_m_vs_host"] = entry["per_seed"][seed_key]["delta_m"]
+            if metrics:
+                log_metrics(run_id, metrics, step=params.train.iterations)
+            for name in ("results.md", "metrics.json"):
+                if (Path(reports_dir) / name).is_file():
+                    c.log_artifact(run_id, str(Path(reports_dir) / name), "report")
+            logged[f"{variant}·s{seed}"] = run_id
     return logged

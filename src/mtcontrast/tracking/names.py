@@ -17,7 +17,7 @@ from mtcontrast.config import Params, load_params, recipe_changes, resolve_varia
 
 SEP = "·"
 MAX_TERMS = 4  # more differences are counted, not listed: "+3"
-SEED_KEY = "seed"
+SEED_KEY = "seeds"  # a run's seed is in its name as s<seed>, never as a differing key
 SYMBOLS = {"loss.contrast.weight": "λ"}  # written without "=", as in the paper
 ALIASES = {"model.encoder.name": "encoder", "model.host": "host"}  # clearer than their shortest suffix
 _LOCATION_KEYS = (

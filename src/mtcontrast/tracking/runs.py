@@ -93,7 +93,8 @@ def variant_tags(resolved: Params, variant: str, fingerprint: str) -> dict[str, 
     chosen = resolved.model.tasks
     tasks = [t for t in dataset_spec(resolved.data.dataset).tasks if chosen is None or t in chosen]
     return {
-        "variant": variant,
+        "variant": variant,  # with `seed`: the MLflow UI groups a variant's runs across seeds (tags.variant = 'mtl')
+        "seed": str(resolved.seed),
         "host": resolved.model.host,
         "encoder": resolved.model.encoder.name,
         "tasks": ",".join(tasks),
@@ -401,7 +402,7 @@ def tracked_run(
         resolved,
         variant,
         source=source,
-        run_dir=Path(run_dir) if run_dir is not None else resolved.train.run_paths(variant).dir,
+        run_dir=Path(run_dir) if run_dir is not None else resolved.train.run_paths(variant, resolved.seed).dir,
         parent_run_id=parent_run_id,
         run_name=run_name,
         extra_tags=extra_tags,
