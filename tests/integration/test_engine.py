@@ -255,12 +255,15 @@ def test_val_evals_log_the_evaluator_metric_and_change_no_weight(tiny_recipe: Ti
     """``train.val_evals`` scores the host on val during training with the evaluator's own meters: the point at the
     last step equals `evaluate@`'s number, and evaluating changes nothing in the training (same weights)."""
     same = "train.val_edge_threshold_step=1"  # all thresholds, as evaluate@ (eval.edge_threshold_step = 1)
-    runs = {n: tiny_recipe.at(tiny, f"train.runs_dir={tiny}/val{n}", f"train.val_evals={n}", same) for n in (0, 3)}
+    runs = {
+        n: tiny_recipe.at(tiny, f"train.runs_dir={tiny}/val{n}", f"train.val_evals={n}", same).at_seed(0)
+        for n in (0, 3)
+    }
     for params in runs.values():
         train_variant(params, "mtl", progress=False)
-    state = {n: load_checkpoint(Path(p.train.runs_dir) / "mtl" / "checkpoint.pt")["model"] for n, p in runs.items()}
+    state = {n: load_checkpoint(p.train.run_paths("mtl", p.seed).checkpoint)["model"] for n, p in runs.items()}
     assert all(torch.equal(state[0][k], state[3][k]) for k in state[0])
-    history = {n: Path(p.train.runs_dir) / "mtl" / "history.jsonl" for n, p in runs.items()}
+    history = {n: p.train.run_paths("mtl", p.seed).history for n, p in runs.items()}
     rows = [json.loads(line) for line in history[3].read_text().splitlines()]
     val_rows = {r["step"]: {k: v for k, v in r.items() if k.startswith("val/")} for r in rows if "val/depth_rmse" in r}
     assert sorted(val_rows) == [2, 4, 6]
@@ -268,5 +271,5 @@ def test_val_evals_log_the_evaluator_metric_and_change_no_weight(tiny_recipe: Ti
     final = evaluate_variant(runs[3], "mtl", progress=False).metrics
     assert val_rows[6] == {f"val/{t}_{m}": final[t][m] for t, (m, _) in DELTA_M_METRICS.items() if t in final}
     assert not any(k.startswith("val/") for line in history[0].read_text().splitlines() for k in json.loads(line))
-    summary = json.loads((Path(runs[3].train.runs_dir) / "mtl" / "train_summary.json").read_text())
+    summary = json.loads((runs[3].train.run_paths("mtl", runs[3].seed).dir / "train_summary.json").read_text())
     assert 0 < summary["val_seconds"] < summary["seconds"]

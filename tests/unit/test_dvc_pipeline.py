@@ -259,3 +259,12 @@ def test_plots_show_renders_the_loss_curves_offline(repo: Path) -> None:
         values = spec["data"]["values"]
         assert [float(p["train/loss"]) for p in values] and {int(p["step"]) for p in values} == {10, 20, 30}
     assert any(float(p["train/loss"]) == 0.3 + 5 for s in map(json.loads, specs) for p in s["data"]["values"])
+
+
+def test_prepare_reads_every_data_key_but_the_training_time_label_mask(repo_root: Path) -> None:
+    """`data.partial` drops labels while training (docs/partial-labels.md), so changing it must not re-run `prepare`;
+    every other `data` key shapes the prepared files and must."""
+    from mtcontrast.config.data import DataParams
+
+    stage = yaml.safe_load((repo_root / "dvc.yaml").read_text())["stages"]["prepare"]
+    assert sorted(stage["params"]) == sorted(f"data.{k}" for k in DataParams.model_fields if k != "partial")
