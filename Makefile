@@ -9,7 +9,7 @@ FIND_LINKS := $(shell pip config get global.find-links 2>/dev/null)
 # are off in .dvc/config. The venv's bin first, so that `dvc repro` runs the stages with the venv's python.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install run test test-slow lint bench prefect-server clean-venv
+.PHONY: install run study test test-slow lint bench prefect-server clean-venv
 
 install: $(STAMP)
 
@@ -32,6 +32,13 @@ $(STAMP): pyproject.toml constraints.txt
 
 run: $(STAMP)
 	$(VENV)/bin/dvc repro
+
+# The study across data regimes (docs/study.md): the prepared data of params.yaml, then the Prefect flow.
+# STUDY_ARGS go to the flow, e.g. STUDY_ARGS="--regime full" or STUDY_ARGS="-S study.name=study_scenes3".
+STUDY_ARGS ?=
+study: $(STAMP)
+	$(VENV)/bin/dvc repro prepare
+	$(PY) -m pipelines.study $(STUDY_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" -q

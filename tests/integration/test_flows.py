@@ -341,3 +341,42 @@ def test_mtc_ablate_rejects_a_bad_grid_key_before_training(
     err = capsys.readouterr().err
     assert "mtc ablate: error: ablation grid child wieght-0.3 (wieght=0.3): unknown key 'loss.contrast.wieght'" in err
     assert not (tmp_path / "studies" / "typo").exists()
+
+
+def test_study_flow_pairs_each_arm_with_its_seeds_host_and_nests_every_child(
+    prefect_api: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_recipe: TinyRecipe
+) -> None:
+    from mlflow import MlflowClient
+
+    from pipelines.study import study
+
+    params_file = _tiny_params(tmp_path, tiny_recipe)
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    regime = "study.regimes={half: {overrides: {data.partial.images: 0.5, data.partial.seed: 1}, seeds: [0, 1]}}"
+    paths = study([regime, "study.name=tiny_study"], params_file=str(params_file))
+
+    results = json.loads(Path(paths["json"]).read_text())
+    arm = results["regimes"]["half"]["arms"]["contrast=on"]
+    assert arm["seeds"] == [0, 1] and len(arm["effects"]["delta_m"]["diffs"]) == 2
+    assert results["regimes"]["half"]["host_seeds"] == [0, 1]
+    markdown = Path(paths["markdown"]).read_text()
+    assert markdown.startswith("# Study tiny_study: the regulariser per data regime\n")
+    assert "| half | contrast=on | 2 |" in markdown and "- **half**, contrast=on: " in markdown
+    assert Path(paths["figure"]).stat().st_size > 10_000 and paths["figure"] == "reports/tiny_study.png"
+    child = tmp_path / "studies" / "tiny_study" / "half" / "contrast-on" / "s1"
+    assert load_params(child / "params.yaml").data.partial.images == 0.5
+    assert json.loads((child / "label_mask.json").read_text())["images_share"] == 0.5
+
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("mtcontrast/tiny").experiment_id])
+    (parent,) = [r for r in runs if r.data.tags.get("mtc.parent") == "true"]
+    assert parent.info.run_name == "study-tiny_study" and parent.info.status == "FINISHED"
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == 4 and {r.data.tags["study.regime"] for r in children} == {"half"}
+    assert sorted(a.path for a in client.list_artifacts(parent.info.run_id, "study")) == [
+        "study/tiny_study.json",
+        "study/tiny_study.md",
+        "study/tiny_study.png",
+    ]

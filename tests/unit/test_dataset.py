@@ -152,3 +152,20 @@ def test_loader_batches_do_not_depend_on_worker_count(prepared: Params) -> None:
     np.testing.assert_array_equal(
         crop_to_native(eval_batch["semseg"][1], item_meta(eval_batch["meta"], 1)).shape, (H, W)
     )
+
+
+def test_an_image_share_keeps_only_the_drawn_training_images(prepared: Params) -> None:
+    from mtcontrast.config import apply_overrides
+    from mtcontrast.data.partial import kept_images
+
+    params = apply_overrides(prepared, {"data.partial.images": 0.5, "data.partial.seed": 1})
+    kept = kept_images(TRAIN_IDS, params.data.partial)
+    assert 0 < kept.sum() < len(TRAIN_IDS)  # the draw of seed 1 on these 4 ids keeps some, not all
+    dataset = build_dataset(params, "train")
+    assert len(dataset) == kept.sum()
+    assert [dataset[i]["meta"]["id"] for i in range(len(dataset))] == [s for s, k in zip(TRAIN_IDS, kept) if k]
+    record = dataset.mask_record()
+    assert record["images"] == len(dataset) and record["images_share"] == 0.5
+    assert len(build_dataset(params, "val")) == len(VAL_IDS)  # val always whole
+    with pytest.raises(DataError, match=r"train\.h5.*data\.partial\.images = 0\.001 keeps none of its 4 images"):
+        build_dataset(apply_overrides(prepared, {"data.partial.images": 0.001}), "train")

@@ -13,7 +13,7 @@ from mtcontrast.config import load_params
 from mtcontrast.config.base import ParamsError
 from mtcontrast.config.data import PartialLabelsParams
 from mtcontrast.data.errors import DataError
-from mtcontrast.data.partial import check_every_task_labelled, drop_labels, label_mask, mask_record
+from mtcontrast.data.partial import check_every_task_labelled, drop_labels, kept_images, label_mask, mask_record
 from mtcontrast.losses import task_loss
 from mtcontrast.tasks import IGNORE_INDEX
 
@@ -137,3 +137,24 @@ def test_a_task_left_without_labels_is_refused_naming_the_file() -> None:
     assert not mask[:, 3].any()
     with pytest.raises(DataError, match=r"train\.h5.*\['edge'\] with no labelled training image among 3"):
         check_every_task_labelled(mask, NYUD, Path("data/prepared/x/train.h5"))
+
+
+def test_an_image_share_keeps_that_share_independently_of_the_label_draws() -> None:
+    cfg = PartialLabelsParams(images=0.25, seed=2)
+    kept = kept_images(IDS, cfg)
+    assert kept.dtype == bool and kept.shape == (10_000,)
+    assert abs(kept.sum() - 2500) <= 4 * np.sqrt(10_000 * 0.25 * 0.75)
+    shuffled = np.random.default_rng(1).permutation(10_000)
+    np.testing.assert_array_equal(kept_images([IDS[i] for i in shuffled], cfg), kept[shuffled])  # file order
+    labels = label_mask(IDS, NYUD, cfg.model_copy(update={"mode": "one_per_image"}))
+    # the image draw and the one-per-image draw use distinct keys: which task an image keeps is unrelated to
+    # whether it is kept (each task ≈ a quarter of the kept images)
+    assert np.abs(labels[kept].mean(axis=0) - 0.25).max() < 0.04
+    assert kept_images(IDS[:5], PartialLabelsParams()).all() and not PartialLabelsParams().active
+    assert cfg.active and PartialLabelsParams(mode="one_per_image").active
+
+
+@pytest.mark.parametrize("value", [0, -0.5, 1.5])
+def test_an_image_share_outside_the_unit_interval_is_refused_by_name(value: float) -> None:
+    with pytest.raises(ParamsError, match=r"data\.partial\.images"):
+        load_params(None, [f"data.partial.images={value}"])

@@ -23,6 +23,7 @@ from mtcontrast.config.loss import ContrastParams, LossParams
 from mtcontrast.config.model import EncoderParams, ModelParams
 from mtcontrast.config.profile import cli_overrides, read_profile
 from mtcontrast.config.scenes import ScenesParams
+from mtcontrast.config.study import RegimeParams, StudyParams
 from mtcontrast.config.train import AugmentParams, RunPaths, TrainParams
 from mtcontrast.config.variants import VariantParams
 from mtcontrast.tasks import DATASETS
@@ -39,7 +40,9 @@ __all__ = [
     "ModelParams",
     "Params",
     "ParamsError",
+    "RegimeParams",
     "ScenesParams",
+    "StudyParams",
     "Section",
     "RunPaths",
     "TrainParams",
@@ -76,6 +79,7 @@ class Params(Section):
     eval: EvalParams = Field(default_factory=EvalParams)
     variants: dict[str, VariantParams] = Field(default_factory=lambda: dict(_DEFAULT_VARIANTS))
     ablation: AblationParams = Field(default_factory=AblationParams)
+    study: StudyParams = Field(default_factory=StudyParams)
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
 
     @field_validator("seeds")

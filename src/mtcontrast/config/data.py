@@ -20,12 +20,14 @@ class PartialLabelsParams(Section):
 
     ``one_per_image``: each training image keeps exactly one task, drawn uniformly (MTPSL's protocol);
     ``fraction``: each task is kept on ``fractions[task]`` of the training images (1 for a task not listed), drawn
-    independently per task. The draw of an image depends only on (``seed``, its id, the task), never on the
-    training seed or the order of the files.
+    independently per task. ``images``: the share of the training images used at all (the rest are left out of
+    training, as if never collected; e.g. 0.25 for the low-data regime of the study). The draw of an image depends
+    only on (``seed``, its id, the task), never on the training seed or the order of the files.
     """
 
     mode: Literal["none", "one_per_image", "fraction"] = "none"
     fractions: dict[str, float] = Field(default_factory=dict)
+    images: float = Field(1.0, gt=0.0, le=1.0)
     seed: int = 0
 
     @field_validator("fractions")
@@ -35,6 +37,11 @@ class PartialLabelsParams(Section):
         if bad:
             raise ValueError(f"each fraction must lie in (0, 1]; got {bad}")
         return value
+
+    @property
+    def active(self) -> bool:
+        """Does training see less than every label of every training image (then the run records its mask)."""
+        return self.mode != "none" or self.images < 1.0
 
     @model_validator(mode="after")
     def _fractions_need_fraction_mode(self) -> PartialLabelsParams:

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from mtcontrast.config import Params
 from mtcontrast.config.data import PartialLabelsParams
 from mtcontrast.data.errors import DataError
-from mtcontrast.data.partial import check_every_task_labelled, drop_labels, label_mask, mask_record
+from mtcontrast.data.partial import check_every_task_labelled, drop_labels, kept_images, label_mask, mask_record
 from mtcontrast.data.prepared import PreparedSplit
 from mtcontrast.data.transforms import EvalTransform, TrainTransform, sample_seed
 
@@ -35,6 +35,7 @@ class MultiTaskDataset(Dataset):
     ``num_workers`` > 0 keep ``persistent_workers=False`` (as :func:`build_loader` does) so workers see the epoch.
     ``partial``: with a TrainTransform, the labels each image keeps (``label_mask``, N × len(tasks)); the mask is
     drawn over all the tasks the split holds, so a single-task dataset sees the same annotation as a multi-task one.
+    With ``partial.images`` < 1 the dataset holds only the kept training images (``rows``: their split indices).
     """
 
     def __init__(
@@ -66,7 +67,13 @@ class MultiTaskDataset(Dataset):
         if len(self._split) == 0:
             raise DataError(self.path, "prepared split holds no samples; expected at least one")
         self.partial = partial if partial is not None and self.split_kind == "train" else PartialLabelsParams()
-        self._full_mask, self._all_tasks = label_mask(self._split.ids, available, self.partial), available
+        self.rows = np.flatnonzero(kept_images(self._split.ids, self.partial))
+        if len(self.rows) == 0:
+            raise DataError(
+                self.path, f"data.partial.images = {self.partial.images} keeps none of its {len(self._split)} images"
+            )
+        self._ids = [self._split.ids[r] for r in self.rows]
+        self._full_mask, self._all_tasks = label_mask(self._ids, available, self.partial), available
         self.label_mask = self._full_mask[:, [available.index(t) for t in self.tasks]]
         check_every_task_labelled(self.label_mask, self.tasks, self.path)  # the tasks this dataset serves
 
@@ -78,19 +85,19 @@ class MultiTaskDataset(Dataset):
     def mask_record(self) -> dict[str, Any]:
         """The annotation as a JSON record (``data.partial.mask_record``) over all the split's tasks, so every variant
         trained under the same ``data.partial`` records the same digest."""
-        return mask_record(self._split.ids, self._all_tasks, self._full_mask, self.partial)
+        return mask_record(self._ids, self._all_tasks, self._full_mask, self.partial)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation stream of ``epoch`` (the item generators are seeded by (seed, epoch, index))."""
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return len(self._split)
+        return len(self.rows)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {self.path} ({len(self)} samples)")
-        sample = self._split[index]
+        sample = self._split[int(self.rows[index])]
         rng = np.random.default_rng(sample_seed(self.seed, self.epoch, index))
         item = drop_labels(self.transform(sample, rng), self.tasks, self.label_mask[index])
         item["meta"]["index"] = int(index)

@@ -33,6 +33,14 @@ def _uniform(key: str) -> float:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2.0**64
 
 
+def kept_images(ids: Sequence[str], cfg: PartialLabelsParams) -> np.ndarray:
+    """N bool: is training image ``ids[i]`` used at all (``cfg.images``, drawn from SHA-256 of
+    ``"<seed>/images/<id>"``, so independent of the label draws above and of the file order)."""
+    if cfg.images >= 1.0:
+        return np.ones(len(ids), dtype=bool)
+    return np.array([_uniform(f"{cfg.seed}/images/{i}") < cfg.images for i in ids], dtype=bool)
+
+
 def label_mask(ids: Sequence[str], tasks: Sequence[str], cfg: PartialLabelsParams) -> np.ndarray:
     """N × T bool: does image ``ids[i]`` keep task ``tasks[j]``'s label. All True when ``cfg.mode`` is none.
 
@@ -74,6 +82,8 @@ def mask_record(ids: Sequence[str], tasks: Sequence[str], mask: np.ndarray, cfg:
     """The JSON record of a mask: the settings, per-task counts, the labelled tasks of every image and a digest."""
     labelled = {str(i): [task for task, kept in zip(tasks, row) if kept] for i, row in zip(ids, mask)}
     body = {"mode": cfg.mode, "seed": cfg.seed, "fractions": dict(cfg.fractions), "tasks": list(tasks)}
+    if cfg.images < 1.0:  # only then, so that the digests of full-image annotations stay what they were
+        body["images_share"] = cfg.images
     digest = hashlib.sha256(json.dumps([body, labelled], sort_keys=True).encode()).hexdigest()[:16]
     counts = {task: int(mask[:, j].sum()) for j, task in enumerate(tasks)}
     return {**body, "digest": digest, "images": len(ids), "labelled_images": counts, "labelled": labelled}

@@ -239,7 +239,7 @@ def _train(p: Params, variant: str, *, resume: bool, progress: bool, callbacks: 
     host = model.host
     dataset = build_dataset(p, "train", tasks=host.tasks)
     digest = recipe_digest(p, dataset.fingerprint)
-    if env.is_main and dataset.partial.mode != "none":
+    if env.is_main and dataset.partial.active:
         write_mask_record(paths.label_mask, dataset.mask_record())
     optimizer = build_optimizer(p.train, _param_groups(model))
     scheduler = poly_schedule(optimizer, p.train.iterations, p.train.poly_power)

@@ -540,3 +540,36 @@ def forest_plot(results: Mapping[str, Any], out_png: str | Path) -> Path | None:
         fontsize=10,
     )
     return save_figure(fig, out_png)
+
+
+def study_plot(rows: Sequence[tuple[str, Mapping[str, Any]]], out_png: str | Path, title: str) -> Path | None:
+    """Δm vs host of each (regime, arm) of a study on one shared axis (the same unit everywhere, so rows compare
+    at a glance): per-seed differences (dots), their mean (diamond), the 95 % t interval over seeds (bar), a zero
+    line, and each row's verdict beside it. ``rows``: ``(label, effect)`` with an effect as in
+    ``report.results.effect_entry``. None when there is no row."""
+    if not rows:
+        return None
+    values = [v for _, e in rows for v in (*e["diffs"], e["low"], e["high"]) if v is not None]
+    span = max(abs(v) for v in [*values, 0.0]) or 1.0
+    height = 0.75 * len(rows) + 1.6
+    fig = Figure(figsize=(11.0, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.3, 0.9 / height, 0.4, 1 - 1.7 / height))
+    ax.axvline(0.0, color="#888888", lw=1, zorder=1)
+    for y, (_, e) in enumerate(reversed(rows)):
+        diffs = [d for d in e["diffs"] if d is not None]
+        ax.scatter(diffs, [y + 0.2] * len(diffs), s=18, color="#444444", alpha=0.55, zorder=3)
+        if e["low"] is not None:
+            ax.plot([e["low"], e["high"]], [y, y], color="#222222", lw=4, solid_capstyle="butt", zorder=2)
+        if e["mean"] is not None:
+            ax.scatter([e["mean"]], [y], marker="D", s=48, color="black", zorder=4)
+        verdict, _, numbers = e["verdict"].partition(": ")
+        ax.text(1.2 * span, y, f"{verdict}\n{numbers}", fontsize=7.5, va="center", ha="left")
+    ax.set_xlim(-1.15 * span, 1.15 * span)
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.set_yticks(range(len(rows)), [label for label, _ in reversed(rows)], fontsize=9)
+    ax.set_xlabel("Δm vs host (%), arm − host of the same seed (higher is better)", fontsize=9)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.suptitle(f"{title}\n◆ mean · dots: seeds · bar: 95 % t interval over seeds", fontsize=10)
+    return save_figure(fig, out_png)

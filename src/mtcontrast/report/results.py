@@ -163,7 +163,7 @@ def _bootstrap_delta_m(
     return bootstrap_interval(per_seed, lambda rows: float(rows.mean(axis=0).sum()), resamples=BOOTSTRAP_RESAMPLES)
 
 
-def _effect(
+def effect_entry(
     label: str,
     with_values: list[float],
     without_values: list[float],
@@ -272,7 +272,7 @@ def build_results(
             metric, lower = DELTA_M_METRICS[t]
             label = f"{t} {LABEL.get(metric, metric)}"
             boot = _bootstrap_task((with_c, without), t, seeds, per_image) if per_image else None
-            effects[f"{t}.{metric}"] = _effect(
+            effects[f"{t}.{metric}"] = effect_entry(
                 label,
                 [evals[s][with_c]["tasks"][t][metric] for s in seeds],
                 [evals[s][without]["tasks"][t][metric] for s in seeds],
@@ -282,7 +282,7 @@ def build_results(
             )
         dm_values = [per_seed[str(s)]["delta_m"] for s in seeds]
         boot_dm = _bootstrap_delta_m((with_c, without), tasks, seeds, per_image) if per_image else None
-        effects["delta_m"] = _effect("Δm vs host", dm_values, [0.0] * len(seeds), True, boot_dm, digits=2)
+        effects["delta_m"] = effect_entry("Δm vs host", dm_values, [0.0] * len(seeds), True, boot_dm, digits=2)
         results["contrast_minus_host"][f"{with_c}-{without}"] = {
             "with": with_c,
             "without": without,

@@ -1,0 +1,177 @@
+"""Prefect flow ``study`` (``make study``): host vs host + regulariser in each data regime of ``study.regimes``,
+paired by seed, with 95 % intervals; docs/study.md.
+
+Inputs: params.yaml (section ``study``; the regulariser's settings are ``loss.contrast``), the DVC-prepared data
+(``dvc repro prepare``). Outputs: ``<study.runs_dir>/<name>/<regime>/<child>/s<seed>/`` (each a full run folder
+with ``params.yaml`` and ``child.log``), ``<study.out_dir>/<name>.md`` and ``.json``,
+``<study.out_dir>/<name>.png`` (a forest plot of Δm vs host per regime and arm), all logged to one MLflow
+parent run with every child nested under it (tags ``study.regime``, ``ablation.setting``).
+
+    make study                                   # every regime of params.yaml
+    python -m pipelines.study --regime full      # one regime
+    python -m pipelines.study -S scenes.seed=3   # base overrides before the regimes' own
+
+One code path: the children are planned by the ablation's planner and run by its Prefect sub-flow
+(``pipelines.ablation.train_children``: one process per child, ``mtcontrast.study.spawn_child``), one at a time
+(on 2 cores a second child only splits the cores). A re-run reuses every child whose checkpoint is complete and
+whose recipe is unchanged (the trainer's resume), so an interrupted study continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from mtcontrast.config import Params, ParamsError, load_params
+from mtcontrast.study import AblationChildError, ChildResult, child_threads, require_prepared, write_child_dir
+from mtcontrast.study.regimes import effect_rows, plan_study, regime_effects, study_markdown
+from pipelines.ablation import close_parent_run, train_children
+
+
+def _preamble(params: Params, regimes: dict[str, Any]) -> str:
+    c = params.loss.contrast
+    seeds = "; ".join(f"{name}: seeds {r.seeds}" for name, r in regimes.items())
+    return (
+        f"Variant `{params.study.variant}` (host `{params.model.host}`, encoder `{params.model.encoder.name}`) on "
+        f"`{params.data.name}` (scenes seed {params.scenes.seed}), {params.train.iterations} iterations × batch "
+        f"{params.train.batch_size}. Regulariser fixed before the study ran: `{c.kind}`, λ {c.weight}, "
+        f"{c.anchors_per_image} anchors per image, sources `{c.source_mode}`, margin {c.margin}. {seeds}. Each arm "
+        "is compared with the host (regulariser off) of the same seed: same initial weights, data order and "
+        "annotation. Intervals: 95 % t over seeds. Last iterate of every run; nothing is selected on val."
+    )
+
+
+def write_study(
+    params: Params, finished: dict[str, list[ChildResult]], histories: dict[str, dict[str, Path]]
+) -> dict[str, Path]:
+    """``<out_dir>/<name>.json`` and ``.md`` (temp name, then rename) and the figure ``<out_dir>/<name>.png`` (not
+    in ``reports/figures``, a DVC output). ``histories``: per regime, each child's history.jsonl (diagnostics)."""
+    from mtcontrast.report.figures import study_plot
+
+    cfg = params.study
+    regimes = {r: regime_effects(children, histories.get(r)) for r, children in finished.items()}
+    first = next((c for children in finished.values() for c in children), None)
+    results = {
+        "name": cfg.name,
+        "preamble": _preamble(params, cfg.regimes),
+        "tasks": list(first.metrics) if first else [],
+        "regimes": regimes,
+    }
+    out = Path(cfg.out_dir)
+    paths = {
+        "json": out / f"{cfg.name}.json",
+        "markdown": out / f"{cfg.name}.md",
+        "figure": out / f"{cfg.name}.png",
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    for key, text in (("json", json.dumps(results, indent=1)), ("markdown", study_markdown(results))):
+        tmp = paths[key].with_name(f".{paths[key].name}.tmp-{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, paths[key])
+    title = f"Study {cfg.name}: the regulariser per data regime ({params.data.name})"
+    if study_plot(effect_rows(results), paths["figure"], title) is None:
+        del paths["figure"]
+    return paths
+
+
+@task(cache_policy=NO_CACHE)
+def open_study_run(params: Params, children: int) -> str:
+    """The MLflow parent run of the study (not retried: a repeat could leave a second, empty parent)."""
+    from mtcontrast.tracking import start_parent_run
+
+    tags = {"source": "flow:study", "study.name": params.study.name, "study.children": str(children)}
+    return start_parent_run(params, f"study-{params.study.name}", tags)
+
+
+@task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def publish_study(paths: dict[str, Path], parent_run_id: str) -> None:
+    """The report files as artifacts of the parent run."""
+    from mtcontrast.tracking import client
+
+    for path in paths.values():
+        client().log_artifact(parent_run_id, str(path), "study")
+
+
+@task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def tag_children(regime: str, children: list[ChildResult]) -> None:
+    """``study.regime`` on each child's MLflow run, so the UI groups a regime's runs."""
+    from mtcontrast.tracking import client
+
+    for child in children:
+        if child.run_id:
+            client().set_tag(child.run_id, "study.regime", regime)
+
+
+@flow(name="study", log_prints=True)
+def study(
+    overrides: list[str] | None = None, regimes: list[str] | None = None, params_file: str = "params.yaml"
+) -> dict[str, str]:
+    """Train + evaluate every child of every regime (or of ``regimes``) and write the study report."""
+    from mtcontrast.tracking import configure
+
+    logger = get_run_logger()
+    params = load_params(params_file, list(overrides or []))
+    plans = plan_study(params, params.study)  # every child of every regime validated before any training
+    unknown = sorted(set(regimes or ()) - set(plans))
+    if unknown:
+        raise ParamsError(f"study regimes {unknown}: not in study.regimes ({', '.join(plans)})")
+    plans = {r: p for r, p in plans.items() if not regimes or r in regimes}
+    for prepared in {str(p.params.data.prepared_path("train")): p.params for ps in plans.values() for p in ps}.values():
+        require_prepared(prepared)
+    total = sum(len(p) for p in plans.values())
+    logger.info(
+        "study %s: %d children: %s", params.study.name, total, ", ".join(f"{r} {len(p)}" for r, p in plans.items())
+    )
+    tracking_uri = configure()
+    parent = open_study_run(params, total)
+    finished: dict[str, list[ChildResult]] = {}
+    failed: list[str] = []
+    try:
+        for regime, children in plans.items():
+            run_dirs = [write_child_dir(plan, f"{params.study.name}/{regime}") for plan in children]
+            runner = ThreadPoolTaskRunner(max_workers=1)
+            results = train_children.with_options(task_runner=runner, name=f"study-{regime}")(
+                run_dirs, parent, child_threads(1), tracking_uri
+            )
+            finished[regime] = [r for r in results if r is not None]
+            failed += [f"{regime}/{p.name}·s{p.seed}" for p, r in zip(children, results) if r is None]
+            tag_children(regime, finished[regime])
+        histories = {
+            regime: {f"{p.name}·s{p.seed}": p.params.train.run_paths(p.name, p.seed).history for p in children}
+            for regime, children in plans.items()
+        }
+        paths = write_study(params, finished, histories)
+        publish_study(paths, parent)
+    except BaseException as err:
+        close_parent_run(parent, "KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+        raise
+    close_parent_run(parent, "FAILED" if failed else "FINISHED")
+    if failed:
+        raise AblationChildError(
+            f"study {params.study.name}: children failed: {', '.join(failed)} (see their child.log)"
+        )
+    print(paths["markdown"].read_text())
+    return {k: str(v) for k, v in paths.items()}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--regime", action="append", default=[], help="run only this regime (repeatable)")
+    parser.add_argument("-S", "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    args = parser.parse_args(argv)
+    study(args.overrides, args.regime or None, args.params)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

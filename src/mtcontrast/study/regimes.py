@@ -1,0 +1,198 @@
+"""The study across data regimes (``make study``, docs/study.md): plan its children, pair each arm with the host of
+the same seed, and report the regulariser's effect per regime with 95 % t intervals over seeds and a verdict.
+
+A regime's children come from :func:`~mtcontrast.study.plan.plan_children` (the ablation's planner) on the params
+with the regime's overrides and seeds, under ``<study.runs_dir>/<study.name>/<regime>/``. The host is the child
+with the regulariser off; every other child is an *arm*, compared with the host of its seed (both share the seed's
+initial weights, data order and annotation). Only t intervals over seeds are given here: they include training
+noise, which a bootstrap over val images cannot see (``report.effects``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mtcontrast.config import Params, apply_overrides
+from mtcontrast.config.study import StudyParams
+from mtcontrast.metrics.delta_m import DELTA_M_METRICS, delta_m
+from mtcontrast.report.results import LABEL, effect_entry
+from mtcontrast.study.plan import SWITCH_KEY, ChildPlan, ChildResult, plan_children
+
+# contrast diagnostics summarised per arm (history.jsonl keys): why an effect is there or not
+DIAGNOSTICS = ("active_frac", "d_ap", "d_an", "images_with_target_label", "images_without_target_label")
+TAIL = 0.2  # diagnostics: mean over the last 20 % of logged steps
+
+
+def plan_study(base: Params, cfg: StudyParams) -> dict[str, list[ChildPlan]]:
+    """``{regime: children}``: each regime's grid × its seeds over ``cfg.variant``, its overrides applied first
+    (validated: a bad key fails here, naming the regime, before any training)."""
+    plans = {}
+    for name, regime in cfg.regimes.items():
+        params = apply_overrides(base, {**regime.overrides, "seeds": regime.seeds}, f"study.regimes.{name}")
+        folder = Path(cfg.runs_dir) / cfg.name / name
+        plans[name] = plan_children(params, cfg.variant, regime.grid, folder, section="study")
+    return plans
+
+
+def _is_host(child: ChildResult) -> bool:
+    return child.overrides.get(SWITCH_KEY) is False
+
+
+def _tail_means(history: Path) -> dict[str, float]:
+    """Mean of each contrast diagnostic over the last :data:`TAIL` of the logged training steps."""
+    if not history.is_file():
+        return {}
+    rows = [json.loads(line) for line in history.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if "train/contrast/d_ap" in r]
+    tail = rows[-max(1, math.ceil(TAIL * len(rows))) :] if rows else []
+    out = {}
+    for key in DIAGNOSTICS:
+        values = [r[f"train/contrast/{key}"] for r in tail if f"train/contrast/{key}" in r]
+        if values:
+            out[key] = float(np.mean(values))
+    return out
+
+
+def _delta_m_or_nan(child: ChildResult, host: ChildResult) -> float:
+    """Δm vs host, NaN where it is undefined (a host metric of 0, e.g. the mIoU of an untrained run): the effect
+    then says "no interval" instead of the study failing after every child has trained."""
+    try:
+        return delta_m(child.metrics, host.metrics)
+    except ValueError:
+        return math.nan
+
+
+def regime_effects(children: Sequence[ChildResult], histories: Mapping[str, Path] | None = None) -> dict[str, Any]:
+    """Per arm of one regime (keyed by its setting label): the paired effect (arm − host of the same seed) on each
+    task's primary metric and on Δm vs host, with mean, 95 % t interval, half-width and verdict; the host's means;
+    and, with ``histories`` (:attr:`ChildResult.key` → history.jsonl), the arm's contrast diagnostics."""
+    hosts = {c.seed: c for c in children if _is_host(c)}
+    arms = list(dict.fromkeys(c.setting for c in children if not _is_host(c)))
+    out: dict[str, Any] = {"host": {}, "arms": {}}
+    if hosts:
+        first = next(iter(hosts.values()))
+        out["host"] = {
+            f"{t}.{DELTA_M_METRICS[t][0]}": float(
+                np.mean([h.metrics[t][DELTA_M_METRICS[t][0]] for h in hosts.values()])
+            )
+            for t in first.metrics
+        }
+        out["host_seeds"] = sorted(hosts)
+    for arm in arms:
+        pairs = sorted(
+            ((c, hosts[c.seed]) for c in children if c.setting == arm and c.seed in hosts), key=lambda p: p[0].seed
+        )
+        if not pairs:
+            continue
+        effects = {}
+        for task in pairs[0][0].metrics:
+            metric, lower = DELTA_M_METRICS[task]
+            effects[f"{task}.{metric}"] = effect_entry(
+                f"{task} {LABEL.get(metric, metric)}",
+                [c.metrics[task][metric] for c, _ in pairs],
+                [h.metrics[task][metric] for _, h in pairs],
+                not lower,
+                None,
+                digits=4 if task == "depth" else 2,
+            )
+        dms = [_delta_m_or_nan(c, h) for c, h in pairs]
+        effects["delta_m"] = effect_entry("Δm vs host", dms, [0.0] * len(dms), True, None, digits=2)
+        dm = effects["delta_m"]
+        entry: dict[str, Any] = {
+            "seeds": [c.seed for c, _ in pairs],
+            "effects": effects,
+            "verdict": dm["verdict"],
+            "half_width": None if dm["low"] is None else (dm["high"] - dm["low"]) / 2,
+        }
+        if histories:
+            per_seed = [_tail_means(histories[c.key]) for c, _ in pairs if c.key in histories]
+            keys = [k for k in DIAGNOSTICS if per_seed and all(k in d for d in per_seed)]
+            entry["diagnostics"] = {k: float(np.mean([d[k] for d in per_seed])) for k in keys}
+        out["arms"][arm] = entry
+    return out
+
+
+def _signed(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:+.{digits}f}".replace("-", "−")
+
+
+def study_markdown(results: Mapping[str, Any]) -> str:
+    """``reports/<study>.md``: one table row per (regime, arm) with Δm vs host and each task's paired difference,
+    then the verdicts in words and the contrast diagnostics."""
+    lines = [f"# Study {results['name']}: the regulariser per data regime", "", results["preamble"], ""]
+    tasks = results["tasks"]
+    head = [f"{t} {LABEL.get(DELTA_M_METRICS[t][0], DELTA_M_METRICS[t][0])}" for t in tasks]
+    lines += [
+        "| regime | arm (− host) | seeds | Δm vs host [95 % CI] | ± | " + " | ".join(head) + " |",
+        "|---|---|---|---|---|" + "---|" * len(tasks),
+    ]
+    for regime, entry in results["regimes"].items():
+        for arm, a in entry["arms"].items():
+            e = a["effects"]
+            dm = e["delta_m"]
+            cells = []
+            for t in tasks:
+                te = e.get(f"{t}.{DELTA_M_METRICS[t][0]}")
+                digits = 4 if t == "depth" else 2
+                cells.append(
+                    "–"
+                    if te is None
+                    else f"{_signed(te['mean'], digits)} [{_signed(te['low'], digits)}, {_signed(te['high'], digits)}]"
+                )
+            half = "–" if a["half_width"] is None else f"{a['half_width']:.2f}"
+            lines.append(
+                f"| {regime} | {arm} | {len(a['seeds'])} | {_signed(dm['mean'])} [{_signed(dm['low'])}, {_signed(dm['high'])}]"
+                f" | {half} | " + " | ".join(cells) + " |"
+            )
+    lines += ["", "Verdicts (Δm vs host, paired by seed):", ""]
+    for regime, entry in results["regimes"].items():
+        for arm, a in entry["arms"].items():
+            lines.append(f"- **{regime}**, {arm}: {a['verdict']}")
+    diag = [
+        (r, arm, a["diagnostics"])
+        for r, e in results["regimes"].items()
+        for arm, a in e["arms"].items()
+        if a.get("diagnostics")
+    ]
+    if diag:
+        keys = [k for k in DIAGNOSTICS if any(k in d for _, _, d in diag)]
+        lines += [
+            "",
+            f"Contrast diagnostics of the arms (mean over seeds of the last {TAIL:.0%} of logged steps): the share of "
+            "triplets with a non-zero hinge, the mean anchor–positive and anchor–negative distances, and the images "
+            "per step regularised with / without the target's own label.",
+            "",
+            "| regime | arm | " + " | ".join(keys) + " |",
+            "|---|---|" + "---|" * len(keys),
+        ]
+        for regime, arm, d in diag:
+            lines.append(f"| {regime} | {arm} | " + " | ".join(f"{d[k]:.3g}" if k in d else "–" for k in keys) + " |")
+    host_rows = [(r, e["host"]) for r, e in results["regimes"].items() if e["host"]]
+    if host_rows:
+        keys = list(host_rows[0][1])
+        lines += [
+            "",
+            "The host's own metrics (mean over the regime's seeds):",
+            "",
+            "| regime | " + " | ".join(keys) + " |",
+            "|---|" + "---|" * len(keys),
+        ]
+        for regime, h in host_rows:
+            lines.append(f"| {regime} | " + " | ".join(f"{h[k]:.4g}" for k in keys) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def effect_rows(results: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """``(label, Δm effect)`` per (regime, arm), in report order: the rows of
+    :func:`mtcontrast.report.figures.study_plot`."""
+    return [
+        (f"{regime}\n{arm.replace(', ', chr(10))}", a["effects"]["delta_m"])
+        for regime, entry in results["regimes"].items()
+        for arm, a in entry["arms"].items()
+    ]

@@ -1,0 +1,89 @@
+"""The study across data regimes: its plan from params.yaml, the paired effects on hand-made children with known
+answers, the report's wording, and the schema's refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mtcontrast.config import ParamsError, load_params
+from mtcontrast.study.plan import ChildResult
+from mtcontrast.study.regimes import plan_study, regime_effects, study_markdown
+
+
+def test_the_plan_expands_each_regime_over_its_own_seeds_and_arms(repo_root: Path) -> None:
+    params = load_params(repo_root / "params.yaml")
+    plans = plan_study(params, params.study)
+    assert {r: len(p) for r, p in plans.items()} == {"full": 12, "quarter": 6, "half_labels": 9}
+    full = plans["full"]
+    assert sorted({p.seed for p in full}) == [0, 1, 2, 3, 4, 5]
+    assert {p.setting for p in full} == {"contrast=off", "contrast=on"}
+    quarter = plans["quarter"][0]
+    assert quarter.params.data.partial.images == 0.25 and quarter.params.seeds == [quarter.seed]
+    assert quarter.run_dir == Path("studies/study/quarter") / quarter.name / f"s{quarter.seed}"
+    half = plans["half_labels"]
+    # the host is trained once per seed, not once per value of require_target_label
+    assert sorted({p.setting for p in half}) == [
+        "contrast=off",
+        "contrast=on, require_target_label=false",
+        "contrast=on, require_target_label=true",
+    ]
+    strict = [p for p in half if p.overrides.get("loss.contrast.require_target_label") is True][0]
+    assert strict.params.loss.contrast.require_target_label and strict.params.data.partial.fractions["edge"] == 0.5
+    assert all(not p.params.loss.contrast.enabled for p in half if p.setting == "contrast=off")
+
+
+def test_a_bad_regime_override_fails_before_training_naming_the_regime(repo_root: Path) -> None:
+    params = load_params(repo_root / "params.yaml", ["study.regimes.quarter.overrides={data.partial.images: 2}"])
+    with pytest.raises(ParamsError, match=r"study\.regimes\.quarter.*data\.partial\.images"):
+        plan_study(params, params.study)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("study.regimes.full.seeds=[0]", r"study\.regimes\.full\.seeds"),
+        ("study.regimes.full.seeds=[1, 1]", r"distinct seeds"),
+        ("study.regimes.full.grid={loss.contrast.weight: [1.0]}", r"loss\.contrast\.enabled: \[false, true\]"),
+        ("study.regimes={'a b': {seeds: [0, 1]}}", r"regime names \['a b'\]"),
+    ],
+)
+def test_bad_study_settings_are_refused_by_name(repo_root: Path, override: str, message: str) -> None:
+    with pytest.raises(ParamsError, match=message):
+        load_params(repo_root / "params.yaml", [override])
+
+
+def _child(setting: str, seed: int, miou: float, on: bool = True) -> ChildResult:
+    name = "contrast-on" if on else "contrast-off"
+    return ChildResult(name, setting, {"loss.contrast.enabled": on}, {"semseg": {"miou": miou}}, seed=seed)
+
+
+def test_each_arm_is_paired_with_the_host_of_its_seed(tmp_path: Path) -> None:
+    hosts = [_child("contrast=off", s, 40.0 + s, on=False) for s in range(3)]
+    # the arm beats its own seed's host by 0.4, 0.8, 1.2 mIoU: Δm vs host = 1, 2, 3 % of 40, 41, 42
+    arm = [_child("contrast=on", s, 40.0 + s + 0.4 * (s + 1) * (40.0 + s) / 40.0) for s in range(3)]
+    history = tmp_path / "history.jsonl"
+    rows = [{"step": k, "train/contrast/d_ap": 0.5, "train/contrast/active_frac": 0.1 * k} for k in range(1, 11)]
+    history.write_text("\n".join(json.dumps(r) for r in [{"step": 0}, *rows]))
+    out = regime_effects([*hosts, *arm], {c.key: history for c in arm})
+    a = out["arms"]["contrast=on"]
+    assert a["seeds"] == [0, 1, 2]
+    dm = a["effects"]["delta_m"]
+    assert dm["diffs"] == pytest.approx([1.0, 2.0, 3.0])
+    # mean 2, sd 1: half-width t(0.975, 2) / sqrt(3) = 4.3027 / 1.7321 = 2.4841
+    assert dm["mean"] == pytest.approx(2.0) and a["half_width"] == pytest.approx(2.4841, abs=1e-4)
+    assert a["verdict"] == "no detectable effect at this budget: Δm vs host +2.00 [−0.48, +4.48] (3 seeds)"
+    assert a["effects"]["semseg.miou"]["diffs"] == pytest.approx([0.4, 0.82, 1.26])
+    assert a["diagnostics"] == {"d_ap": pytest.approx(0.5), "active_frac": pytest.approx(0.95)}  # steps 9, 10
+    assert out["host"] == {"semseg.miou": pytest.approx(41.0)} and out["host_seeds"] == [0, 1, 2]
+    # an arm child without a host of its seed is left out, not paired with another seed's host
+    alone = regime_effects([*hosts[:2], *arm])
+    assert alone["arms"]["contrast=on"]["seeds"] == [0, 1]
+
+    results = {"name": "regimes", "preamble": "P.", "tasks": ["semseg"], "regimes": {"full": out}}
+    text = study_markdown(results)
+    assert "| full | contrast=on | 3 | +2.00 [−0.48, +4.48] | 2.48 | +0.83 [−0.24, +1.89] |" in text
+    assert "- **full**, contrast=on: no detectable effect at this budget" in text
+    assert "| full | contrast=on | 0.95 | 0.5 |" in text
