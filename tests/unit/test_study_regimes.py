@@ -87,3 +87,17 @@ def test_each_arm_is_paired_with_the_host_of_its_seed(tmp_path: Path) -> None:
     assert "| full | contrast=on | 3 | +2.00 [−0.48, +4.48] | 2.48 | +0.83 [−0.24, +1.89] |" in text
     assert "- **full**, contrast=on: no detectable effect at this budget" in text
     assert "| full | contrast=on | 0.95 | 0.5 |" in text
+
+
+def test_the_study_figure_has_one_row_per_regime_and_arm(tmp_path: Path) -> None:
+    from mtcontrast.report.figures import study_plot
+    from mtcontrast.study.regimes import effect_rows
+
+    hosts = [_child("contrast=off", s, 40.0, on=False) for s in range(3)]
+    arm = [_child("contrast=on", s, 40.0 + 0.4 * (s + 1)) for s in range(3)]
+    effects = regime_effects([*hosts, *arm])
+    rows = effect_rows({"regimes": {"full": effects, "quarter": effects}})
+    assert [label for label, _ in rows] == ["full\ncontrast=on", "quarter\ncontrast=on"]
+    out = study_plot(rows, tmp_path / "study.png", "Study")
+    assert out is not None and out.stat().st_size > 10_000
+    assert study_plot([], tmp_path / "none.png", "Study") is None and not (tmp_path / "none.png").exists()
