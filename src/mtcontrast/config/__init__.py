@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -183,10 +183,10 @@ def stage_item(variant: str, seed: int) -> str:
 BASELINE_STAGE_SUFFIX = "_baseline"
 
 
-def stage_name(params: Params, stage: str, variant: str, seed: int) -> str:
-    """The DVC stage of one run's ``stage`` (recipe / train / evaluate): ``train@mtl_contrast-1``, and for a
-    baseline, whose matrix is its own stage group, ``train_baseline@semseg-0``."""
-    group = stage + BASELINE_STAGE_SUFFIX if variant in params.baselines and variant not in params.variants else stage
+def stage_name(stage: str, variant: str, seed: int, baselines: Collection[str] = ()) -> str:
+    """The DVC stage of one run's ``stage`` (recipe / train / evaluate): ``train@mtl_contrast-1``, and for a name
+    of ``baselines`` (``params.baselines``), whose matrix is its own stage group, ``train_baseline@semseg-0``."""
+    group = stage + BASELINE_STAGE_SUFFIX if variant in baselines else stage
     return f"{group}@{stage_item(variant, seed)}"
 
 

@@ -270,8 +270,7 @@ def build_results(
         results["runs"][name] = runs
         first = evals[own[0]][name]["tasks"]
         results["variants"][name] = {
-            t: {m: float(np.mean([evals[s][name]["tasks"][t][m] for s in own])) for m in ms}
-            for t, ms in first.items()
+            t: {m: float(np.mean([evals[s][name]["tasks"][t][m] for s in own])) for m in ms} for t, ms in first.items()
         }
         results["intervals"][name] = {
             t: {
@@ -397,9 +396,8 @@ def render_markdown(params: Params, results: dict[str, Any]) -> str:
             f"over seeds. {delta_m_sentence(results)}"
         )
         if base_seeds and base_seeds != seeds:
-            spread += (
-                f" The baseline rows are over their own {_seed_list(base_seeds)}"
-                + (" (one run each: the mean alone, no interval)." if len(base_seeds) == 1 else ".")
+            spread += f" The baseline rows are over their own {_seed_list(base_seeds)}" + (
+                " (one run each: the mean alone, no interval)." if len(base_seeds) == 1 else "."
             )
     else:
         spread = (
