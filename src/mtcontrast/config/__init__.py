@@ -122,7 +122,7 @@ class Params(Section):
         if not value or len(set(value)) != len(value) or not set(value) <= set(seeds):
             raise ValueError(
                 f"{value}: expected a non-empty subset of `seeds` {seeds} without repeats (the seeds the "
-                "single-task baselines train on), e.g. [{seeds[0]}]"
+                f"single-task baselines train on), e.g. [{seeds[0]}]"
             )
         return value
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mtcontrast.config import Params, run_items
+from mtcontrast.config import Params, run_items, stage_name
 from mtcontrast.metrics.delta_m import DELTA_M_METRICS, delta_m
 from mtcontrast.report.effects import bootstrap_interval, paired_effect, verdict
 from mtcontrast.tasks import dataset_spec
@@ -39,7 +39,8 @@ def load_eval(params: Params, variant: str, seed: int) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: no evaluation of variant {variant!r} seed {seed}; "
-            f"run `dvc repro evaluate@{variant}-{seed}` or `mtc evaluate --variant {variant} --seed {seed}`"
+            f"run `dvc repro {stage_name('evaluate', variant, seed, params.baselines)}` or "
+            f"`mtc evaluate --variant {variant} --seed {seed}`"
         )
     return json.loads(path.read_text())
 
