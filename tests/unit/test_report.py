@@ -159,7 +159,7 @@ def test_seeds_without_baselines_take_delta_m_against_seed_0s_and_say_so() -> No
         "Δm: against the single-task baselines of seed 0 (trained on seed 0 only), so its interval holds the "
         "multi-task runs' seed noise, not the baselines'." in md
     )
-    assert "The baseline rows are over their own seed 0 (one run each: the mean alone, no interval)." in md
+    assert "Baseline rows: seed 0 only (one run each, so no interval)." in md
     assert "| semseg | 40 | – | – | – | baseline |" in md
     assert "per seed against that seed's" not in md
 
@@ -176,7 +176,7 @@ def test_a_seed_without_baselines_takes_their_mean_over_baseline_seeds() -> None
         "Δm: against that seed's single-task baselines for seeds 0, 1, and for seed 2 against their mean over seeds "
         "0, 1 (the seeds they were trained on), so its interval holds the baselines' seed noise only in part." in md
     )
-    assert "The baseline rows are over their own seeds 0, 1." in md
+    assert "Baseline rows: mean ± interval over seeds 0, 1 only." in md
     with pytest.raises(ValueError, match=r"variant 'mtl' has no evaluation for seeds \[2\]"):
         build_results(
             params, {s: {v: e for v, e in by.items() if (s, v) != (2, "mtl")} for s, by in _three_seeds().items()}, None

@@ -397,8 +397,10 @@ def render_markdown(params: Params, results: dict[str, Any]) -> str:
             f"over seeds. {delta_m_sentence(results)}"
         )
         if base_seeds and base_seeds != seeds:
-            spread += f" The baseline rows are over their own {_seed_list(base_seeds)}" + (
-                " (one run each: the mean alone, no interval)." if len(base_seeds) == 1 else "."
+            spread += (
+                f" Baseline rows: {_seed_list(base_seeds)} only (one run each, so no interval)."
+                if len(base_seeds) == 1
+                else f" Baseline rows: mean ± interval over {_seed_list(base_seeds)} only."
             )
     else:
         spread = (
