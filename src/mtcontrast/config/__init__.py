@@ -164,7 +164,7 @@ def all_variants(params: Params) -> dict[str, VariantParams]:
 
 def variant_seeds(params: Params, name: str) -> list[int]:
     """The seeds ``name`` trains on in the design: ``baseline_seeds`` for a baseline, else ``seeds``."""
-    return params.baseline_seeds if name in params.baselines and name not in params.variants else params.seeds
+    return params.baseline_seeds if name in params.baselines else params.seeds
 
 
 def run_items(params: Params) -> list[tuple[str, int]]:
