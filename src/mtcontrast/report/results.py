@@ -495,7 +495,7 @@ def _primary(metrics: dict[str, dict[str, float]]) -> dict[str, dict[str, float]
 def headline_rows(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``{row: {task: {primary metric: value}, "delta_m": value}}``: the results table of results.md as rows, the
     same five-or-so keys in every row. ``<variant>`` holds the means over seeds and ``<variant>.s<seed>`` each run;
-    a variant's ``delta_m`` is against the single-task baselines (of the same seed). A regulariser pair's rows
+    a variant's ``delta_m`` is against the single-task baselines (:func:`baseline_reference`). A regulariser pair's rows
     (``<with>-<without>``, ``<with>-<without>.s<seed>``) hold the paired differences (with − without) and
     ``delta_m`` = Δm of the regularised run against its host. Seeds add rows, never columns."""
     rows: dict[str, dict[str, Any]] = {}
