@@ -76,20 +76,23 @@ def train_children(
 
 @task(retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def log_child_deltas(params: Params, children: list[ChildResult]) -> dict[str, dict[str, float]]:
-    """Δm vs host (paired by seed) and, when the DVC pipeline's single-task variants in ``train.runs_dir`` are
-    evaluated for the child's seed, Δm against them, into each child's MLflow run (``val/delta_m_vs_host``,
-    ``val/delta_m``)."""
-    from mtcontrast.report.results import load_eval, single_task_baselines
+    """Δm vs host (paired by seed) and, when the DVC pipeline's single-task ``baselines`` in ``train.runs_dir`` are
+    evaluated, Δm against them (the child's seed's, else their mean over ``baseline_seeds``: the report's rule,
+    ``baseline_reference``), into each child's MLflow run (``val/delta_m_vs_host``, ``val/delta_m``)."""
+    from mtcontrast.report.results import baseline_reference, load_eval, single_task_baselines
     from mtcontrast.tracking import client
     from mtcontrast.tracking.runs import log_metrics
 
-    baselines = {}
-    for seed in sorted({child.seed for child in children}):
-        evals = {}
-        for name, variant in params.variants.items():
-            if variant.is_single_task() and params.train.run_paths(name, seed).metrics.is_file():
-                evals[name] = load_eval(params, name, seed)
-        baselines[seed] = single_task_baselines(params, evals)
+    child_seeds = sorted({child.seed for child in children})
+    by_seed = {}
+    for seed in sorted({*child_seeds, *params.baseline_seeds}):
+        evals = {
+            name: load_eval(params, name, seed)
+            for name in params.baselines
+            if params.train.run_paths(name, seed).metrics.is_file()
+        }
+        by_seed[seed] = single_task_baselines(params, evals)
+    baselines = {seed: baseline_reference(params, by_seed, seed)[1] for seed in child_seeds}
     deltas = child_deltas(children, baselines)
     for child in children:
         if child.run_id and deltas.get(child.key):

@@ -2,8 +2,9 @@
 
 DVC owns the dependency graph; Prefect only orders the commands, runs independent ones side by side, shows their
 progress, retries the I/O steps and schedules the flow (``pipelines/schedule.py``). Without overrides the tasks are
-``dvc repro prepare``, then per run (variant × seed, ``mtcontrast.config.run_items``: the expansion of dvc.yaml's
-``matrix``) ``dvc repro --single-item recipe@<v>-<s>``, ``... train@<v>-<s>`` and ``... evaluate@<v>-<s>`` (tasks
+``dvc repro prepare``, then per run (baseline × ``baseline_seeds`` and variant × ``seeds``,
+``mtcontrast.config.run_items``: the expansion of dvc.yaml's ``matrix``) ``dvc repro --single-item recipe@<v>-<s>``,
+``... train@<v>-<s>`` and ``... evaluate@<v>-<s>`` (a baseline's: ``recipe_baseline@<v>-<s>`` …; tasks
 ``<v>-<s> · recipe`` / ``· train`` / ``· evaluate``, nested in the task ``<v>-<s>``: the UI groups them by run;
 ``--single-item`` does not run upstream stages, so the recipe is its own step), then
 ``dvc repro`` (floors, report, figures), so ``dvc.lock`` records every output and ``dvc status`` is clean afterwards.
@@ -23,7 +24,7 @@ Inputs: the DVC project in ``repo_dir`` (params.yaml, dvc.yaml, the raw data). O
 record, and ``reports/results.md`` as the Prefect markdown artifact ``results-<data.name>``.
 
     python -m pipelines.train_eval                               # dvc repro, one task per step
-    python -m pipelines.train_eval --variant mtl --variant mtl_contrast      # only these variants' runs (all seeds)
+    python -m pipelines.train_eval --variant mtl --variant mtl_contrast      # only these variants' runs (their seeds)
     python -m pipelines.train_eval -S train.iterations=50 -n short           # dvc exp run -S train.iterations=50
     prefect deployment run 'train-eval/nightly' --watch          # when served by pipelines/schedule.py
 
@@ -43,7 +44,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from mtcontrast.config import load_params, resolve_variant, run_items, stage_item
+from mtcontrast.config import all_variants, load_params, resolve_variant, run_items, stage_item, stage_name
 
 PARAMS_FILE = "params.yaml"  # DVC's default params file: the one dvc.yaml reads
 REPORTS = Path("reports")  # where dvc.yaml's floors / report / figures stages write
@@ -87,26 +88,27 @@ def plan_steps(
     exp_name: str | None = None,
     *,
     subset: bool = False,
+    baselines: Collection[str] = (),
 ) -> list[Step]:
     """The DVC commands of one flow run, in order (pure: tested without DVC).
 
     ``dvc repro prepare``, ``dvc repro --single-item recipe@<v>-<s>``, ``train@<v>-<s>`` and ``evaluate@<v>-<s>``
     for each (variant, seed) of ``items`` (``run_items(params)`` or a part of it; their ``variant`` set to the item:
-    the flow runs items concurrently), then ``dvc repro`` for the rest. ``subset``: ``items`` are not all of params,
+    the flow runs items concurrently; the names in ``baselines`` run as ``recipe_baseline@`` … stages), then ``dvc repro`` for the rest. ``subset``: ``items`` are not all of params,
     so no final ``dvc repro`` (it would train the others). ``overrides`` or an ``exp_name`` make it one
     ``dvc exp run`` (a subset's ``evaluate@`` stages as its targets): DVC runs an experiment as one command."""
     if overrides or exp_name:
         args = ["exp", "run", *(a for o in overrides for a in ("-S", o))]
         if exp_name:
             args += ["-n", exp_name]
-        args += [f"evaluate@{stage_item(v, s)}" for v, s in items] if subset else []
+        args += [stage_name("evaluate", v, s, baselines) for v, s in items] if subset else []
         return [Step("dvc-exp-run", tuple(args))]
     steps = [Step("dvc-repro-prepare", ("repro", "prepare"), retry=True)]
     for v, s in items:  # --single-item skips upstream stages: the run's recipe@ comes first, explicitly
         item = stage_item(v, s)
-        steps.append(Step(f"{item} · recipe", ("repro", "--single-item", f"recipe@{item}"), retry=True, variant=item))
-        for stage in ("train", "evaluate"):
-            steps.append(Step(f"{item} · {stage}", ("repro", "--single-item", f"{stage}@{item}"), variant=item))
+        for stage in ("recipe", "train", "evaluate"):
+            args = ("repro", "--single-item", stage_name(stage, v, s, baselines))
+            steps.append(Step(f"{item} · {stage}", args, retry=stage == "recipe", variant=item))
     if not subset:
         steps.append(Step("dvc-repro", ("repro",), retry=True))
     return steps
@@ -219,19 +221,19 @@ def train_eval(
     max_parallel: int | None = None,
 ) -> dict[str, Any]:
     """Bring the DVC pipeline in ``repo_dir`` up to date (``dvc repro``, or ``dvc exp run -S`` with
-    ``overrides`` / ``exp_name``); ``variants`` (default: all) limits training / evaluation to those variants'
-    runs (every seed of ``seeds``); ``max_parallel`` runs at once (default: one per CPU core).
+    ``overrides`` / ``exp_name``); ``variants`` (default: all, baselines included) limits training / evaluation to
+    those variants' runs (a baseline's seeds are ``baseline_seeds``, the others' ``seeds``); ``max_parallel`` runs at once (default: one per CPU core).
 
     Returns ``metrics`` (``reports/metrics.json`` when the report ran), ``dvc_status`` (``{}``: up to date) and
     the ``commands`` run."""
     repo = Path(repo_dir)
     overrides = list(overrides or [])
     params = load_params(repo / PARAMS_FILE, overrides)  # bad keys / values → ParamsError before any DVC command
-    names = list(variants or params.variants)
+    names = list(variants or all_variants(params))
     for name in names:
         resolve_variant(params, name)  # unknown variant / task → ParamsError naming it
     items = [(v, s) for v, s in run_items(params) if v in names]
-    steps = plan_steps(items, overrides, exp_name, subset=bool(variants))
+    steps = plan_steps(items, overrides, exp_name, subset=bool(variants), baselines=params.baselines)
     by_variant: dict[str, list[Step]] = {}
     for step in steps:
         if step.variant is not None:

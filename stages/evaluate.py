@@ -1,4 +1,5 @@
-"""DVC stage ``evaluate@<variant>-<seed>``: score one trained run on the val split at native resolution.
+"""DVC stage ``evaluate@<variant>-<seed>`` (a baseline's: ``evaluate_baseline@…``): score one trained run on the val
+split at native resolution.
 
 Inputs: runs/<variant>/s<seed>/checkpoint.pt (the model, rebuilt from the params stored in it), params.yaml section
 ``eval`` (the protocol), the val split the checkpoint was trained beside. Nothing else: editing ``loss``, ``model``
@@ -21,7 +22,7 @@ from mtcontrast.evaluation import run_evaluation
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("variant", help="a key of `variants` in params.yaml")
+    parser.add_argument("variant", help="a key of `baselines` or `variants` in params.yaml")
     parser.add_argument("seed", type=int, help="the run's seed (one of `seeds` in params.yaml)")
     args = parser.parse_args()
     run_evaluation(

@@ -1,9 +1,9 @@
 """DVC stage ``figures``: the pictures that compare trained variants, in reports/figures/.
 
-Inputs: params.yaml (``seeds``, ``variants``, ``train.runs_dir``), runs/<variant>/s<seed>/{checkpoint.pt,
+Inputs: params.yaml (``seeds``, ``baseline_seeds``, ``baselines``, ``variants``, ``train.runs_dir``), runs/<variant>/s<seed>/{checkpoint.pt,
 history.jsonl}, reports/metrics.json (the report's paired effects) and the val split the checkpoints were trained
 beside. Outputs: forest.png (the regulariser's paired effect per task metric and on Δm, with the 95 % t interval over
-seeds and the bootstrap interval over val images); learning_curves.png (every variant, its first seed); the paper's
+seeds and the bootstrap interval over val images); learning_curves.png (every variant and baseline, its first seed); the paper's
 Fig. 1 analysis over the multi-task variants of the first seed (baseline vs regularised): separation.{csv,parquet},
 separation_hist.png, separation_auc.png. (Each run's qualitative panel and confusion matrices come from its
 evaluation, in runs/<variant>/s<seed>/eval/figures/.)
@@ -16,7 +16,7 @@ variants of a pair).
 import json
 from pathlib import Path
 
-from mtcontrast.config import load_params
+from mtcontrast.config import load_params, run_items
 from mtcontrast.errors import exit_on_user_error
 from mtcontrast.report.figures import forest_plot, learning_curves
 from mtcontrast.report.separation import feature_separation, multitask_variants
@@ -28,11 +28,14 @@ METRICS = Path("reports/metrics.json")
 
 def main() -> None:
     experiment = load_params("params.yaml")
-    params = experiment.at_seed(experiment.seeds[0])  # curves and Fig. 1: the first seed's runs
+    params = experiment.at_seed(experiment.seeds[0])  # Fig. 1: the first seed's runs
+    first_seed: dict[str, int] = {}  # curves: each variant's first seed (a baseline's first of `baseline_seeds`)
+    for v, seed in run_items(experiment):
+        first_seed.setdefault(v, seed)
     runs = {
-        v: params.train.run_paths(v, params.seed)
-        for v in params.variants
-        if params.train.run_paths(v, params.seed).checkpoint.is_file()
+        v: experiment.train.run_paths(v, seed)
+        for v, seed in first_seed.items()
+        if experiment.train.run_paths(v, seed).checkpoint.is_file()
     }
     written: dict[Path, list[Path]] = {p.dir: [] for p in runs.values()}
     histories = {v: p.history for v, p in runs.items() if p.history.is_file()}

@@ -1,7 +1,8 @@
-"""DVC stage ``train@<variant>-<seed>``: train one variant (single-task baseline, host, or host + regulariser) with
-one seed.
+"""DVC stage ``train@<variant>-<seed>`` (a single-task baseline's: ``train_baseline@<variant>-<seed>``): train one
+variant (single-task baseline, host, or host + regulariser) with one seed.
 
-Inputs: params.yaml (sections data, model, loss, train, variants.<variant>; the seed from the command line),
+Inputs: params.yaml (sections data, model, loss, train, baselines.<variant> or variants.<variant>; the seed from the
+command line),
 data/prepared/<data.name>/train.h5. DVC sees the params through runs/<variant>/s<seed>/recipe.json (stage
 ``recipe@<variant>-<seed>``: only the keys that can change this run), so an edit retrains only the runs it changes.
 Outputs (in runs/<variant>/s<seed>/): checkpoint.pt (resolved params, git commit, weights, optimiser, RNG), history.jsonl (one
@@ -24,7 +25,7 @@ from mtcontrast.training import run_training
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("variant", help="a key of `variants` in params.yaml")
+    parser.add_argument("variant", help="a key of `baselines` or `variants` in params.yaml")
     parser.add_argument("seed", type=int, help="the run's seed (one of `seeds` in params.yaml)")
     args = parser.parse_args()
     run_training(load_params("params.yaml"), args.variant, args.seed, source="dvc:train", progress=sys.stderr.isatty())

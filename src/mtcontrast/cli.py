@@ -137,7 +137,10 @@ def _cmd_profile(params: Params, args: argparse.Namespace) -> None:
 COMMANDS: dict[str, tuple[Callable[[Params, argparse.Namespace], None], str]] = {
     "scenes": (_cmd_scenes, "write the procedural scenes dataset (params: scenes) in the real on-disk layouts"),
     "prepare": (_cmd_prepare, "decode a raw dataset folder (params: data), check it and write validated HDF5"),
-    "train": (_cmd_train, "train one variant with one seed (params: variants.<name>); resumes an interrupted run"),
+    "train": (
+        _cmd_train,
+        "train one variant with one seed (params: baselines.<name> or variants.<name>); resumes an interrupted run",
+    ),
     "evaluate": (_cmd_evaluate, "score a trained variant on val at native resolution (params: eval)"),
     "report": (_cmd_report, "write reports/results.md and reports/metrics.json from all evaluated variants"),
     "predict": (_cmd_predict, "export a trained variant's predictions in the files `mtc score` reads"),
@@ -187,7 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--limit", type=int, default=None, help="keep the first N ids of each split")
             p.add_argument("--force", action="store_true", help="rewrite the HDF5 even when it looks up to date")
         if name in ("train", "evaluate", "predict"):
-            p.add_argument("--variant", required=True, help="a key of `variants` in params.yaml, e.g. mtl_contrast")
+            p.add_argument(
+                "--variant", required=True, help="a key of `baselines` or `variants` in params.yaml, e.g. mtl_contrast"
+            )
             p.add_argument(
                 "--seed",
                 type=int,

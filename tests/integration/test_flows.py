@@ -121,10 +121,12 @@ def test_ablation_flow_nests_two_children_under_one_parent(
     assert len(json.loads(by_key["ablation-lam-table"].data)) == 8
 
 
-# the clone's variants: two single-task baselines and the multi-task pair on the same two tasks (Δm needs both)
-CLONE_VARIANTS = {
+# the clone's runs: two single-task baselines (seed 0 only) and the multi-task pair on the same two tasks (Δm needs both)
+CLONE_BASELINES = {
     "depth": {"tasks": ["depth"], "contrast": False, "host": "mtl_baseline"},
     "normals": {"tasks": ["normals"], "contrast": False, "host": "mtl_baseline"},
+}
+CLONE_VARIANTS = {
     "mtl": {"tasks": ["depth", "normals"], "contrast": False, "host": None},
     "mtl_contrast": {"tasks": ["depth", "normals"], "contrast": True, "host": None},
 }
@@ -156,7 +158,14 @@ def test_train_eval_flow_runs_the_dvc_pipeline_and_leaves_dvc_status_clean(
         f"ablation.out_dir={layout.ablation.out_dir}",
     ]
     recipe = dataclasses.replace(tiny_recipe, file=clone / "params.yaml")  # the clone's params.yaml + the tiny list
-    params = recipe.at(clone, *folders, "seeds=[0, 1]", f"variants={json.dumps(CLONE_VARIANTS)}")
+    params = recipe.at(
+        clone,
+        *folders,
+        "seeds=[0, 1]",
+        "baseline_seeds=[0]",
+        f"baselines={json.dumps(CLONE_BASELINES)}",
+        f"variants={json.dumps(CLONE_VARIANTS)}",
+    )
     recipe.write(clone / "params.yaml", params)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the stages record into the clone's mlruns/
 
@@ -164,6 +173,11 @@ def test_train_eval_flow_runs_the_dvc_pipeline_and_leaves_dvc_status_clean(
 
     assert result["commands"] == [
         "dvc repro prepare",
+        *(
+            f"dvc repro --single-item {stage}_baseline@{v}-0"
+            for v in CLONE_BASELINES
+            for stage in ("recipe", "train", "evaluate")
+        ),
         *(
             f"dvc repro --single-item {stage}@{v}-{seed}"
             for v in CLONE_VARIANTS
@@ -176,8 +190,10 @@ def test_train_eval_flow_runs_the_dvc_pipeline_and_leaves_dvc_status_clean(
     assert json.loads(_dvc(clone, "status", "--json")) == {}
     assert "up to date" in _dvc(clone, "repro")  # dvc.lock records every output: nothing re-runs
     results = (clone / "reports" / "results.md").read_text()
-    for variant in CLONE_VARIANTS:
+    for variant in (*CLONE_BASELINES, *CLONE_VARIANTS):
         assert f"| {variant} |" in results
+    assert "Δm: against the single-task baselines of seed 0 (trained on seed 0 only)" in results
+    assert not (clone / "runs" / "depth" / "s1").exists()  # the baselines trained on seed 0 only
     assert set(result["metrics"]["delta_m"]) == {"mtl", "mtl_contrast"}
     assert (clone / "reports" / "floors.json").is_file()
     assert any((clone / "reports" / "figures").glob("*.png"))
@@ -191,12 +207,13 @@ def test_train_eval_flow_runs_the_dvc_pipeline_and_leaves_dvc_status_clean(
     assert params.eval.batch_size != 1
     result = train_eval(variants=["depth"], overrides=["eval.batch_size=1"], exp_name="tiny-eval", repo_dir=str(clone))
 
-    assert result["commands"] == ["dvc exp run -S eval.batch_size=1 -n tiny-eval evaluate@depth-0 evaluate@depth-1"]
+    assert result["commands"] == ["dvc exp run -S eval.batch_size=1 -n tiny-eval evaluate_baseline@depth-0"]
     assert load_params(clone / "params.yaml").eval.batch_size == 1  # DVC applied it, as `dvc exp run -S` does
     assert "tiny-eval" in _dvc(clone, "exp", "list")
     stale = set(result["dvc_status"])
-    assert not {"evaluate@depth-0", "evaluate@depth-1"} & stale and {"evaluate@normals-1", "evaluate@mtl-0"} <= stale
-    assert not any(stage.startswith("train@") for stage in stale)  # an eval key retrains nothing
+    assert "evaluate_baseline@depth-0" not in stale
+    assert {"evaluate_baseline@normals-0", "evaluate@mtl-0", "evaluate@mtl_contrast-1"} <= stale
+    assert not any(stage.startswith("train") for stage in stale)  # an eval key retrains nothing
 
 
 def test_train_eval_plans_dvc_commands() -> None:
@@ -234,6 +251,19 @@ def test_train_eval_plans_dvc_commands() -> None:
     one = plan_steps([("mtl", 1)], ["seeds=[1]"], "s1", subset=True)[0]
     assert one.command == "dvc exp run -S seeds=[1] -n s1 evaluate@mtl-1"
     assert plan_steps([("mtl", 0)], [], "again")[0].command == "dvc exp run -n again"
+    # a baseline's stages are its own group (dvc.yaml's recipe_baseline@ / train_baseline@ / evaluate_baseline@)
+    baselines = Params().baselines
+    assert run_items(Params(seeds=[0, 1]))[:2] == [("semseg", 0), ("depth", 0)]  # baselines: baseline_seeds only
+    assert [s.command for s in plan_steps([("depth", 0), ("mtl", 1)], subset=True, baselines=baselines)][1:] == [
+        "dvc repro --single-item recipe_baseline@depth-0",
+        "dvc repro --single-item train_baseline@depth-0",
+        "dvc repro --single-item evaluate_baseline@depth-0",
+        "dvc repro --single-item recipe@mtl-1",
+        "dvc repro --single-item train@mtl-1",
+        "dvc repro --single-item evaluate@mtl-1",
+    ]
+    exp = plan_steps([("depth", 0), ("mtl", 1)], ["eval.limit=2"], subset=True, baselines=baselines)[0]
+    assert exp.command == "dvc exp run -S eval.limit=2 evaluate_baseline@depth-0 evaluate@mtl-1"
 
 
 STAGE_CMD = (
@@ -251,8 +281,8 @@ def test_train_eval_runs_variants_concurrently_through_dvc(prefect_api: None, tm
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     _dvc(repo, "init", "-q")
     (repo / "params.yaml").write_text(
-        "variants:\n  depth: {tasks: [depth], contrast: false}\n  normals: {tasks: [normals], contrast: false}\n"
-        "seeds:\n- 0\n"
+        "baselines: {}\nvariants:\n  depth: {tasks: [depth], contrast: false}\n"
+        "  normals: {tasks: [normals], contrast: false}\nseeds:\n- 0\n"
     )
     matrix = {"variant": "${variants}", "seed": "${seeds}"}
     run = "${item.variant}_${item.seed}"

@@ -49,7 +49,7 @@ def test_dataset_drops_exactly_the_masked_labels_after_augmentation(tmp_path: Pa
 
     full = build_dataset(_prepare(tmp_path, tiny_recipe), "train")
     part = build_dataset(_prepare(tmp_path, tiny_recipe, PARTIAL), "train")
-    other_seed = build_dataset(_prepare(tmp_path, tiny_recipe, PARTIAL, "seeds=[7]"), "train")
+    other_seed = build_dataset(_prepare(tmp_path, tiny_recipe, PARTIAL, "seeds=[7]", "baseline_seeds=[7]"), "train")
     np.testing.assert_array_equal(part.label_mask, other_seed.label_mask)  # the training seed does not matter
     assert part.tasks == ("semseg", "depth", "normals", "edge")
     assert part.label_mask.sum(axis=0).tolist() == [2, 3, 8, 8]  # pinned draw of partial seed 1 on these ids

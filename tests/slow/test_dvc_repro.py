@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mtcontrast.config import load_params
+from mtcontrast.config import all_variants, load_params, run_items
 
 TINY = [
     "scenes.image_size=[64, 80]",
@@ -52,7 +52,7 @@ def test_dvc_repro_runs_the_whole_pipeline_in_a_fresh_clone(repo_root: Path, tmp
 
     _run([*dvc, "repro"], clone, env)
     results = (clone / "reports" / "results.md").read_text()
-    for variant in params.variants:
+    for variant in all_variants(params):
         assert f"| {variant} |" in results
     metrics = json.loads((clone / "reports" / "metrics.json").read_text())
     assert set(metrics["delta_m"]) == {"mtl", "mtl_contrast"}
@@ -60,9 +60,10 @@ def test_dvc_repro_runs_the_whole_pipeline_in_a_fresh_clone(repo_root: Path, tmp
     effect = metrics["contrast_minus_host"]["mtl_contrast-mtl"]["effects"]["delta_m"]
     assert effect["n"] == 2 and effect["low"] <= effect["mean"] <= effect["high"] and effect["bootstrap"] is not None
     assert "95 % t interval over seeds" in results and "**Verdict: " in results
-    for v in params.variants:
-        for seed in (0, 1):
-            assert (clone / "runs" / v / f"s{seed}" / "eval" / "metrics.json").is_file()
+    for v, seed in run_items(params):
+        assert (clone / "runs" / v / f"s{seed}" / "eval" / "metrics.json").is_file()
+    assert len(run_items(params)) == 4 + 2 * 2 and not (clone / "runs" / "semseg" / "s1").exists()  # baselines: s0
+    assert "Δm: against the single-task baselines of seed 0 (trained on seed 0 only)" in results
     assert (clone / "reports" / "figures" / "forest.png").is_file()
     assert set(metrics["floors"]) == {"semseg", "depth", "normals", "edge"}
     assert (clone / "reports" / "figures").is_dir() and any((clone / "reports" / "figures").glob("*.png"))

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from mtcontrast.config import load_params
+from mtcontrast.config import load_params, run_items
 
 if TYPE_CHECKING:
     from conftest import TinyRecipe
@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 # the tiny recipe of tests/conftest.py (4 steps) on two tasks (no edge task: no odsF), in `dvc exp run -S` syntax
 WALK_CHANGES = [
     "train.iterations=4",
-    "~variants.semseg",
-    "~variants.edge",
+    "~baselines.semseg",
+    "~baselines.edge",
     "variants.mtl.tasks=[depth,normals]",
     "variants.mtl_contrast.tasks=[depth,normals]",
     "seeds=[0, 1]",
@@ -69,7 +69,8 @@ def test_the_readme_first_experiment_runs_as_written(repo_root: Path, tmp_path: 
     tiny = [o for o in tiny_recipe.overrides if not o.startswith("train.iterations=")]
     apply_overrides(str(clone / "params.yaml"), [*tiny, *WALK_CHANGES])
     params = load_params(clone / "params.yaml")
-    assert list(params.variants) == ["depth", "normals", "mtl", "mtl_contrast"]
+    assert list(params.baselines) == ["depth", "normals"] and list(params.variants) == ["mtl", "mtl_contrast"]
+    assert params.baseline_seeds == [0]
     ident = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "VIRTUAL_ENV")} | ident
     for key, value in (("user.name", "t"), ("user.email", "t@t")):
@@ -89,8 +90,9 @@ def test_the_readme_first_experiment_runs_as_written(repo_root: Path, tmp_path: 
     shown = outputs["dvc metrics show"]
     assert max(map(len, shown.splitlines())) <= 120, shown
     rows = {line.split()[0] for line in shown.splitlines()[1:]}
-    means = [*params.variants, "mtl_contrast-mtl"]  # the mean over seeds and every seed's own row
-    expected = {"floor", *means, *(f"{r}.s{seed}" for r in means for seed in params.seeds)}
+    compared = [*params.variants, "mtl_contrast-mtl"]  # the mean over seeds and every seed's own row
+    expected = {"floor", *params.baselines, *compared, *(f"{r}.s{seed}" for r in compared for seed in params.seeds)}
+    expected |= {f"{b}.s0" for b in params.baselines}  # the baselines: seed 0 only
     assert rows == {f"reports/headline/{r}.json" for r in expected}
 
     run = next(out for line, out in outputs.items() if line.startswith("dvc exp run"))
@@ -115,7 +117,7 @@ def test_the_readme_first_experiment_runs_as_written(repo_root: Path, tmp_path: 
     html = page.read_text()
     assert not re.search(r"<script[^>]*\bsrc=", html) and "vegaEmbed(" in html
     specs = [json.loads(s) for s in re.findall(r"var spec = (\{.*?\});\n\s*vegaEmbed", html, re.S)]
-    assert len(specs) == len(params.variants) * len(params.seeds)  # one chart per run
+    assert len(specs) == len(run_items(params)) == 2 + 2 * 2  # one chart per run
     for spec in specs:
         assert {p["rev"] for p in spec["data"]["values"]} == {"HEAD", "lambda-0.3"}  # both experiments' curves
         assert {int(p["step"]) for p in spec["data"]["values"]} == {1, 2, 3, 4}

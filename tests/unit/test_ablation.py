@@ -91,10 +91,10 @@ def test_plan_gives_each_child_its_own_folder_variant_and_values() -> None:
     # without the switch in the grid the ablated variant decides (mtl_contrast: on; mtl: off)
     only_lambda = plan_ablation(Params(), AblationParams(grid={"loss.contrast.weight": [0.1]}))
     assert only_lambda[0].params.variants["weight-0.1"].contrast is True
-    host = plan_ablation(Params(seeds=[4]), AblationParams(variant="mtl", grid={}))
+    host = plan_ablation(Params(seeds=[4], baseline_seeds=[4]), AblationParams(variant="mtl", grid={}))
     assert host[0].name == "base" and host[0].setting == "base" and not host[0].params.variants["base"].contrast
     assert host[0].params.seeds == [4] and host[0].run_dir == Path("studies/default/base/s4")
-    with pytest.raises(ParamsError, match=r"ablation.variant = 'nope': not a key of `variants` \(semseg, depth,"):
+    with pytest.raises(ParamsError, match=r"ablation.variant = 'nope': not a key of `variants` or `baselines` \(sem"):
         plan_ablation(Params(), AblationParams(variant="nope"))
 
 
@@ -120,7 +120,7 @@ def test_parse_grid_reads_yaml_lists() -> None:
 
 def test_child_folder_holds_params_that_load_back(tmp_path: Path) -> None:
     cfg = AblationParams(name="g", grid={"loss.contrast.depth_tau": [[0.05, 0.2]]}, runs_dir=tmp_path)
-    (plan,) = plan_ablation(Params(seeds=[3]), cfg)
+    (plan,) = plan_ablation(Params(seeds=[3], baseline_seeds=[3]), cfg)
     assert plan.name == "depth_tau-0.05,0.2" and plan.seed == 3
     run_dir = write_child_dir(plan, "g")
     assert run_dir == tmp_path / "g" / plan.name / "s3"

@@ -103,7 +103,7 @@ PAPER_OF = {
         "train.lr": 0.01,
         "train.crop_size": [448, 576],
         "eval.pad_to": [448, 576],
-        "variants.depth.tasks": ["depth"],
+        "baselines.depth.tasks": ["depth"],
         "loss.weights.depth": 1.0,
     },
     "paper_pascal": {
@@ -113,8 +113,8 @@ PAPER_OF = {
         "train.lr": 0.005,
         "train.crop_size": [512, 512],
         "eval.pad_to": [512, 512],
-        "variants.human_parts.tasks": ["human_parts"],
-        "variants.sal.tasks": ["sal"],
+        "baselines.human_parts.tasks": ["human_parts"],
+        "baselines.sal.tasks": ["sal"],
     },
 }
 
@@ -125,7 +125,8 @@ def test_paper_profiles_hold_the_paper_recipes(repo_root: Path, name: str) -> No
     flat = flatten(params)
     expected = {**PAPER, **PAPER_OF[name]}
     assert {key: flat.get(key) for key in expected} == expected
-    assert list(params.variants) == [*DATASETS[params.data.dataset].tasks, "mtl", "mtl_contrast"]  # one per task
+    assert list(params.baselines) == list(DATASETS[params.data.dataset].tasks)  # one single-task baseline per task
+    assert list(params.variants) == ["mtl", "mtl_contrast"]
 
 
 def test_mtc_profile_prints_S_args_and_every_command_takes_profile(
@@ -136,7 +137,7 @@ def test_mtc_profile_prints_S_args_and_every_command_takes_profile(
     words = capsys.readouterr().out.split()
     assert words[::2] == ["-S"] * (len(words) // 2)
     assert words[1::2] == profile_overrides(profile, repo_root / "params.yaml")
-    assert "~variants.depth" in words and "train.crop_size=[512,512]" in words
+    assert "~baselines.depth" in words and "train.crop_size=[512,512]" in words
     required = {
         "train": ["--variant", "x"],
         "evaluate": ["--variant", "x"],
@@ -177,8 +178,8 @@ def test_profile_errors_name_the_file_and_key(repo_root: Path, tmp_path: Path) -
 
 
 def test_overrides_take_the_hydra_add_and_remove_prefixes(repo_root: Path) -> None:
-    p = load_params(repo_root / "params.yaml", ["~variants.depth", "+variants.sal.tasks=[sal]", "++train.lr=0.5"])
-    assert "depth" not in p.variants and p.variants["sal"].tasks == ["sal"] and p.train.lr == 0.5
+    p = load_params(repo_root / "params.yaml", ["~baselines.depth", "+baselines.sal.tasks=[sal]", "++train.lr=0.5"])
+    assert "depth" not in p.baselines and p.baselines["sal"].tasks == ["sal"] and p.train.lr == 0.5
     with pytest.raises(ParamsError, match="no such key to remove"):
         load_params(repo_root / "params.yaml", ["~variants.nope"])
     with pytest.raises(ParamsError, match="expected ~KEY.SUB"):
@@ -212,6 +213,21 @@ def test_overrides_use_dvc_syntax_and_yaml_values(repo_root: Path) -> None:
         ("data.fooo=1", "unknown key 'data.fooo'; allowed keys here: dataset, root,"),
         ("model.host=foo", "model.host = 'foo' is not allowed; allowed values: 'mtl_baseline', 'padnet' or 'mtinet'"),
         ("variants.mtl.host=foo", "allowed values: 'mtl_baseline', 'padnet' or 'mtinet'"),
+        (
+            "baseline_seeds=[3]",
+            "defaults (with overrides): baseline_seeds: [3]: expected a non-empty subset of `seeds` [0, 1, 2]",
+        ),
+        ("baseline_seeds=[]", "baseline_seeds: []: expected a non-empty subset of `seeds` [0, 1, 2]"),
+        (
+            "baseline_seeds=[0, 0]",
+            "baseline_seeds: [0, 0]: expected a non-empty subset of `seeds` [0, 1, 2] without repeats",
+        ),
+        (
+            "baselines.depth.contrast=true",
+            "baselines: depth: a baseline (the Δm reference) has one task and no regulariser",
+        ),
+        ("baselines.both.tasks=[semseg, depth]", "baselines: both: a baseline (the Δm reference) has one task"),
+        ("variants.depth.tasks=[depth]", "variants: depth: also a key of `baselines`"),
         ("loss.contrast.margin=abc", "loss.contrast.margin = 'abc'"),
         ("scenes.train=0", "scenes.train = 0: Input should be greater than or equal to 1"),
         ("nosection.x=1", "unknown key 'nosection'"),

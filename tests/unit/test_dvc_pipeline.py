@@ -1,10 +1,11 @@
 """The pipeline as DVC sees it, checked with real DVC in temporary git repos (no training: fast).
 
 - the matrix: every (variant, seed) of ``run_items`` is one ``recipe@`` / ``train@`` / ``evaluate@<v>-<s>`` stage
-  writing ``runs/<v>/s<s>/`` (``dvc stage list``);
+  writing ``runs/<v>/s<s>/``, the single-task baselines on ``baseline_seeds`` only, as ``recipe_baseline@`` /
+  ``train_baseline@`` / ``evaluate_baseline@<b>-<s>`` (``dvc stage list``);
 - granularity: ``train@<v>-<s>`` depends on ``runs/<v>/s<s>/recipe.json`` only, so ``-S loss.contrast.weight=…``
   makes the ``train@mtl_contrast-<s>`` stages alone stale, an ``eval`` key makes no train stage stale and a new seed
-  makes only its own runs stale (``dvc status``);
+  makes only its own compared runs stale, a new baseline seed only its baselines (``dvc status``);
 - params.yaml is in the form DVC's ``-S`` rewrite writes back: one changed value is a one-line diff;
 - ``dvc metrics show`` leads with the headline rows and fits in 120 columns;
 - ``dvc plots show`` renders the training history into a local page with the data and no remote script.
@@ -25,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mtcontrast.config import load_params, run_items, stage_item, variant_recipe
+from mtcontrast.config import all_variants, load_params, run_items, stage_name, variant_recipe
 from mtcontrast.engine.trainer import write_history_table
 from mtcontrast.report.plots import write_plots_template
 from mtcontrast.report.results import build_results, write_report
@@ -71,25 +72,42 @@ def _stale(repo: Path) -> set[str]:
     return set(json.loads(_dvc(repo, "status", "--json")))
 
 
+def _matrix_stages(repo: Path) -> dict[str, str]:
+    """``{stage: its outputs}`` of the matrix stages (the ones with an item after ``@``) of ``dvc stage list``."""
+    listed = dict(line.split(maxsplit=1) for line in _dvc(repo, "stage", "list").splitlines())
+    return {stage: outs for stage, outs in listed.items() if "@" in stage}
+
+
 def test_dvc_matrix_expands_variant_by_seed_into_stages_and_run_folders(repo: Path) -> None:
     params = load_params(repo / "params.yaml")
-    assert params.seeds == [0, 1, 2]
-    listed = dict(line.split(maxsplit=1) for line in _dvc(repo, "stage", "list").splitlines())
-    items = run_items(params)
-    assert len(items) == len(params.variants) * len(params.seeds)
-    for stage in ("recipe", "train", "evaluate"):
-        assert sorted(s for s in listed if s.startswith(f"{stage}@")) == sorted(
-            f"{stage}@{stage_item(v, s)}" for v, s in items
-        )
+    assert params.seeds == [0, 1, 2] and params.baseline_seeds == [0]
+    assert list(params.baselines) == ["semseg", "depth", "normals", "edge"]
+    assert list(params.variants) == ["mtl", "mtl_contrast"]
+    items = run_items(params)  # the baselines on seed 0 only, the compared variants on every seed: 4 + 2 × 3 runs
+    assert items == [(b, 0) for b in params.baselines] + [(v, s) for v in params.variants for s in (0, 1, 2)]
+    listed = _matrix_stages(repo)
+    assert set(listed) == {
+        stage_name(stage, v, s, params.baselines) for v, s in items for stage in ("recipe", "train", "evaluate")
+    }
+    assert len(listed) == 3 * 10
     assert "runs/mtl_contrast/s2/recipe.json" in listed["recipe@mtl_contrast-2"]
-    assert "runs/depth/s1/checkpoint.pt" in listed["train@depth-1"]
+    assert "runs/depth/s0/checkpoint.pt" in listed["train_baseline@depth-0"]
+    assert "runs/semseg/s0/eval/metrics.json" in listed["evaluate_baseline@semseg-0"]
     assert "runs/mtl/s0/eval/metrics.json" in listed["evaluate@mtl-0"]
+    assert not any(stage.startswith(("train@depth", "train_baseline@depth-1")) for stage in listed)
     assert params.train.run_paths("mtl_contrast", 2).recipe == Path("runs/mtl_contrast/s2/recipe.json")
+
+    _set(repo, "baseline_seeds=[0, 2]")  # the baselines' own matrix follows `baseline_seeds`, the rest `seeds`
+    wider = _matrix_stages(repo)
+    assert set(wider) - set(listed) == {
+        f"{g}_baseline@{b}-2" for g in ("recipe", "train", "evaluate") for b in params.baselines
+    }
+    assert set(listed) <= set(wider)
 
 
 def test_a_recipe_holds_only_what_can_change_its_variant(repo_root: Path) -> None:
     base = load_params(repo_root / "params.yaml")
-    variants = list(base.variants)
+    variants = list(all_variants(base))
 
     def changed(*overrides: str) -> set[str]:
         edited = load_params(repo_root / "params.yaml", list(overrides))
@@ -102,6 +120,8 @@ def test_a_recipe_holds_only_what_can_change_its_variant(repo_root: Path) -> Non
     assert changed("eval.batch_size=1", "eval.edge_threshold_step=1", "train.threads=2", "train.log_every=5") == set()
     assert changed("train.lr=0.01") == set(variants)
     assert changed("model.host=padnet") == {"mtl", "mtl_contrast"}  # the baselines keep their own host
+    assert changed("baselines.depth.host=padnet") == {"depth"} and changed("variants.mtl.host=padnet") == {"mtl"}
+    assert changed("baseline_seeds=[0, 1]") == set()  # which seeds the baselines train on changes no run
     assert variant_recipe(base, "semseg")["loss"]["contrast"] == {"enabled": False}
     # a run's recipe holds its own seed only: the seed list can grow without changing any existing run
     assert variant_recipe(base, "mtl", 1)["seeds"] == [1]
@@ -113,34 +133,44 @@ def test_a_recipe_holds_only_what_can_change_its_variant(repo_root: Path) -> Non
 def test_contrast_weight_makes_only_the_regularised_train_stage_stale(repo: Path) -> None:
     _set(repo, "seeds=[0, 1]")  # two seeds show the pairing; each recipe@ is a process (~1 s)
     params = load_params(repo / "params.yaml")
-    variants = list(params.variants)
     train_h5 = params.data.prepared_path("train")
     (repo / train_h5).parent.mkdir(parents=True)
     (repo / train_h5).write_bytes(b"stand-in for the prepared split")  # train@ hashes it; nothing reads it here
-    _dvc(repo, "repro", "--single-item", "--glob", "recipe@*")
+    _dvc(repo, "repro", "--single-item", "--glob", "recipe*@*")
     items = run_items(params)
+    assert len(items) == 4 + 2 * 2  # the baselines on seed 0 only
     for v, seed in items:  # stand-ins for the trained outputs, recorded in dvc.lock as if train@v-s had run
         run = repo / params.train.run_paths(v, seed).dir
         for name in ("checkpoint.pt", "train_summary.json", "history.csv"):
             (run / name).write_text(f"{v} {seed} {name}")
-    _dvc(repo, "commit", "--force", *(f"train@{stage_item(v, s)}" for v, s in items))
-    assert not {s for s in _stale(repo) if s.startswith(("recipe@", "train@"))}
+    _dvc(repo, "commit", "--force", *(stage_name("train", v, s, params.baselines) for v, s in items))
+    runs = ("recipe", "train")  # recipe@ / recipe_baseline@ / train@ / train_baseline@ stages
+    assert not {s for s in _stale(repo) if s.startswith(runs)}
 
     _set(repo, "eval.edge_threshold_step=1")  # an eval key: no recipe changes, no train stage is stale
-    _dvc(repo, "repro", "--single-item", "--glob", "recipe@*")
-    assert not {s for s in _stale(repo) if s.startswith(("recipe@", "train@"))}
+    _dvc(repo, "repro", "--single-item", "--glob", "recipe*@*")
+    assert not {s for s in _stale(repo) if s.startswith(runs)}
 
     _set(repo, "loss.contrast.weight=0.3")
-    assert {s for s in _stale(repo) if s.startswith("recipe@")} == {f"recipe@{stage_item(v, s)}" for v, s in items}
-    _dvc(repo, "repro", "--single-item", "--glob", "recipe@*")  # cheap: what `dvc exp run` does first
-    stale = {s for s in _stale(repo) if s.startswith(("recipe@", "train@"))}
+    recipes = {stage_name("recipe", v, s, params.baselines) for v, s in items}
+    assert {s for s in _stale(repo) if s.startswith("recipe")} == recipes
+    _dvc(repo, "repro", "--single-item", "--glob", "recipe*@*")  # cheap: what `dvc exp run` does first
+    stale = {s for s in _stale(repo) if s.startswith(runs)}
     assert stale == {f"train@mtl_contrast-{s}" for s in params.seeds}
-    assert len(variants) == 6
 
-    _set(repo, "seeds=[0, 1, 2]")  # a new seed: its own runs, nothing of the seeds already trained
-    _dvc(repo, "repro", "--single-item", "--glob", "recipe@*")
-    new = {s for s in _stale(repo) if s.startswith("train@")} - stale
-    assert new == {f"train@{v}-2" for v in variants}
+    _set(repo, "baselines.depth.host=padnet")  # a baseline's own params entry: its recipe alone is stale
+    assert {s for s in _stale(repo) if s.startswith("recipe")} == {"recipe_baseline@depth-0"}
+    _set(repo, "baselines.depth.host=mtl_baseline")
+
+    _set(repo, "seeds=[0, 1, 2]")  # a new seed: the compared variants' runs of it, no baseline, nothing already trained
+    _dvc(repo, "repro", "--single-item", "--glob", "recipe*@*")
+    new = {s for s in _stale(repo) if s.startswith(runs)} - stale
+    assert new == {f"train@{v}-2" for v in params.variants}
+
+    _set(repo, "baseline_seeds=[0, 2]")  # a new baseline seed: the baselines' runs of it only
+    _dvc(repo, "repro", "--single-item", "--glob", "recipe*@*")
+    newer = {s for s in _stale(repo) if s.startswith(runs)} - stale - new
+    assert newer == {f"train_baseline@{b}-2" for b in params.baselines}
 
 
 def test_dvc_params_rewrite_changes_one_line(repo_root: Path, tmp_path: Path) -> None:
@@ -181,6 +211,8 @@ def test_metrics_show_leads_with_headline_rows_in_120_columns(repo: Path, monkey
     by_seed = {seed: _evals() for seed in params.seeds}  # seeds 1 and 2: mtl_contrast's mIoU ± 0.3, same mean
     by_seed[1]["mtl_contrast"]["tasks"]["semseg"]["miou"] += 0.3
     by_seed[2]["mtl_contrast"]["tasks"]["semseg"]["miou"] -= 0.3
+    for seed in (1, 2):  # the baselines are trained on seed 0 only
+        by_seed[seed] = {v: ev for v, ev in by_seed[seed].items() if v in params.variants}
     evals = by_seed[0]
     for seed, seed_evals in by_seed.items():
         for v, ev in seed_evals.items():
@@ -200,7 +232,9 @@ def test_metrics_show_leads_with_headline_rows_in_120_columns(repo: Path, monkey
     assert lines[0].split() == ["Path", "delta_m", "depth.rmse", "edge.odsf", "normals.mean", "semseg.miou"]
     rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
     means = [*evals, "mtl_contrast-mtl"]  # every row as the mean over seeds and as each seed: seeds add rows only
-    expected = {"floor", *means, *(f"{r}.s{seed}" for r in means for seed in params.seeds)}
+    compared = [*params.variants, "mtl_contrast-mtl"]
+    expected = {"floor", *means, *(f"{r}.s{seed}" for r in compared for seed in params.seeds)}
+    expected |= {f"{b}.s0" for b in params.baselines}  # a baseline's rows: its own seed only
     assert set(rows) == {f"reports/headline/{r}.json" for r in expected}
     dm, vs_host = results["delta_m"]["mtl_contrast"], results["contrast_minus_host"]["mtl_contrast-mtl"]
     assert rows["reports/headline/mtl_contrast.json"] == [f"{dm:g}", "0.87751", "67.9212", "26.99123", "4.34412"]
@@ -215,7 +249,7 @@ def test_metrics_show_leads_with_headline_rows_in_120_columns(repo: Path, monkey
     assert rows["reports/headline/semseg.json"] == ["-", "-", "-", "-", "5.81123"]
     assert rows["reports/headline/mtl_contrast.s1.json"][-1] == "4.64412"  # each seed's own metrics
     assert rows["reports/headline/mtl_contrast-mtl.s2.json"][-1] == "-0.40149"
-    assert rows["reports/headline/semseg.s2.json"] == ["-", "-", "-", "-", "5.81123"]
+    assert rows["reports/headline/semseg.s0.json"] == ["-", "-", "-", "-", "5.81123"]
     detail = json.loads(
         _dvc(repo, "metrics", "show", "--json", "reports/metrics.json", "runs/mtl/s0/eval/metrics.json")
     )
@@ -239,7 +273,7 @@ def test_plots_show_renders_the_loss_curves_offline(repo: Path) -> None:
     (repo / "params.yaml").write_text(
         (repo / "params.yaml").read_text().replace("seeds:\n- 0\n- 1\n- 2\n", "seeds:\n- 0\n")
     )
-    for i, v in enumerate(params.variants):
+    for i, v in enumerate(all_variants(params)):
         run = repo / params.train.run_paths(v, 0).dir
         run.mkdir(parents=True)
         steps = [{"step": s, "train/loss": round(3.0 / s + i, 4), "train/lr": 0.001} for s in (10, 20, 30)]
@@ -254,7 +288,7 @@ def test_plots_show_renders_the_loss_curves_offline(repo: Path) -> None:
     assert not re.search(r"<script[^>]*\bsrc=", html)  # nothing loaded from the web (DVC's default: 3 CDN scripts)
     assert "cdn.jsdelivr" not in html and "vegaEmbed(" in html
     specs = re.findall(r"var spec = (\{.*?\});\n\s*vegaEmbed", html, re.S)
-    assert len(specs) == len(params.variants)
+    assert len(specs) == len(all_variants(params)) == 6
     for spec in map(json.loads, specs):
         values = spec["data"]["values"]
         assert [float(p["train/loss"]) for p in values] and {int(p["step"]) for p in values} == {10, 20, 30}

@@ -106,7 +106,7 @@ def _three_seeds() -> dict[int, dict[str, dict]]:
 
 
 def test_three_seeds_give_means_t_intervals_paired_deltas_and_a_verdict() -> None:
-    params = load_params(None)
+    params = load_params(None, ["baseline_seeds=[0, 1, 2]"])
     evals = _three_seeds()
     res = build_results(params, evals, None)
     semseg = res["intervals"]["semseg"]["semseg"]  # 40, 42, 44: mean 42, sd 2
@@ -125,11 +125,62 @@ def test_three_seeds_give_means_t_intervals_paired_deltas_and_a_verdict() -> Non
     md = render_markdown(params, res)
     assert "| semseg | 42 ± 5 | – | – | – | baseline |" in md  # half-width 4.97
     assert "| seed 1 | +2 | +0 | +0 | +0 | +1.19 |" in md
+    assert "Δm: per seed against that seed's single-task baselines, then mean ± 95 % t interval." in md
+    assert res["delta_m_against"] == {"0": [0], "1": [1], "2": [2]}
     assert "**Verdict: no detectable effect at this budget: Δm vs host" in md
     evals[2]["mtl_contrast"]["tasks"]["edge"]["odsf"] = math.nan  # a diverged run: no interval, no claim, no crash
     broken = build_results(params, evals, None)["contrast_minus_host"]["mtl_contrast-mtl"]["effects"]["edge.odsf"]
     assert broken["low"] is None and broken["verdict"] == "no interval: edge odsF is not finite for some seed; no claim"
     assert "edge odsF is not finite" in render_markdown(params, build_results(params, evals, None))
+
+
+def _without_baselines(evals: dict[int, dict[str, dict]], seeds: tuple[int, ...]) -> dict[int, dict[str, dict]]:
+    """``evals`` with the single-task baselines of ``seeds`` removed (they were not trained on those seeds)."""
+    return {
+        s: {v: e for v, e in by.items() if s not in seeds or v in ("mtl", "mtl_contrast")} for s, by in evals.items()
+    }
+
+
+def test_seeds_without_baselines_take_delta_m_against_seed_0s_and_say_so() -> None:
+    params = load_params(None)  # baseline_seeds: [0]
+    res = build_results(params, _without_baselines(_three_seeds(), (1, 2)), None)
+    # seed k: mtl has semseg 40 + 2k, normals 20 + k; seed 0's baselines: semseg 40, normals 20 (own ones: 40 + 2k)
+    for k in (1, 2):
+        assert res["runs"]["mtl"][str(k)]["delta_m"] == pytest.approx(100 / 4 * (2 * k / 40 - k / 20))  # 0, not < 0
+        reg = 40 + 2 * k + (1, 2, 1)[k]
+        assert res["runs"]["mtl_contrast"][str(k)]["delta_m"] == pytest.approx(100 / 4 * ((reg - 40) / 40 - k / 20))
+    assert res["delta_m_against"] == {"0": [0], "1": [0], "2": [0]}
+    assert res["baseline_seeds"] == [0] and list(res["runs"]["semseg"]) == ["0"]
+    semseg = res["intervals"]["semseg"]["semseg"]
+    assert (semseg["mean"], semseg["low"], semseg["n"]) == (40.0, None, 1)  # one seed: the mean alone
+    assert res["contrast_minus_host"]["mtl_contrast-mtl"]["effects"]["semseg.miou"]["diffs"] == [1.0, 2.0, 1.0]
+    md = render_markdown(params, res)
+    assert (
+        "Δm: against the single-task baselines of seed 0 (trained on seed 0 only), so its interval holds the "
+        "multi-task runs' seed noise, not the baselines'." in md
+    )
+    assert "Baseline rows: seed 0 only (one run each, so no interval)." in md
+    assert "| semseg | 40 | – | – | – | baseline |" in md
+    assert "per seed against that seed's" not in md
+
+
+def test_a_seed_without_baselines_takes_their_mean_over_baseline_seeds() -> None:
+    params = load_params(None, ["baseline_seeds=[0, 1]"])
+    res = build_results(params, _without_baselines(_three_seeds(), (2,)), None)
+    assert res["delta_m_against"] == {"0": [0], "1": [1], "2": [0, 1]}
+    assert res["runs"]["mtl"]["1"]["delta_m"] == pytest.approx(-100 / 4 * (1 / 20))  # its own seed's baselines
+    # seed 2: semseg 44 against the mean 41 of seeds 0 and 1, normals 22 against 20
+    assert res["runs"]["mtl"]["2"]["delta_m"] == pytest.approx(100 / 4 * (3 / 41 - 2 / 20), abs=1e-4)
+    md = render_markdown(params, res)
+    assert (
+        "Δm: against that seed's single-task baselines for seeds 0, 1, and for seed 2 against their mean over seeds "
+        "0, 1 (the seeds they were trained on), so its interval holds the baselines' seed noise only in part." in md
+    )
+    assert "Baseline rows: mean ± interval over seeds 0, 1 only." in md
+    with pytest.raises(ValueError, match=r"variant 'mtl' has no evaluation for seeds \[2\]"):
+        build_results(
+            params, {s: {v: e for v, e in by.items() if (s, v) != (2, "mtl")} for s, by in _three_seeds().items()}, None
+        )
 
 
 def _per_image(values: dict[str, list[float]]) -> pd.DataFrame:
@@ -159,7 +210,9 @@ def test_report_on_hand_made_run_folders_with_bootstrap_headline_per_seed_and_fo
     assert 0 < low <= high  # only semseg moved, upward
     headline = sorted(p.name for p in (tmp_path / "reports" / "headline").iterdir())
     assert "mtl.s2.json" in headline and "mtl_contrast-mtl.s0.json" in headline and "mtl_contrast-mtl.json" in headline
-    assert len(headline) == 6 * 4 + 4  # 6 variants (mean + 3 seeds), the pair (mean + 3 seeds); no floors given
+    # baselines: mean + seed 0 (their folders of seeds 1, 2 are not read); mtl, mtl_contrast and the pair: mean + 3 seeds
+    assert len(headline) == 4 * 2 + 2 * 4 + 4 and "semseg.s0.json" in headline and "semseg.s1.json" not in headline
+    assert results["delta_m_against"] == {"0": [0], "1": [0], "2": [0]}
     row = json.loads((tmp_path / "reports" / "headline" / "mtl_contrast-mtl.s1.json").read_text())
     assert row["semseg"]["miou"] == pytest.approx(2.0) and set(row) == {"semseg", "depth", "normals", "edge", "delta_m"}
     stored = json.loads((tmp_path / "reports" / "metrics.json").read_text())

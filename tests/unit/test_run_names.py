@@ -18,7 +18,9 @@ def _name(variant: str, *overrides: str, label: str | None = None, seed: int | N
 def test_run_names_carry_variant_seed_and_the_recipe_keys_that_differ() -> None:
     assert _name("mtl_contrast") == "mtl_contrast·s0"
     assert _name("mtl_contrast", "loss.contrast.weight=0.3", seed=1) == "mtl_contrast·s1·λ0.3"
-    assert _name("mtl_contrast", "seeds=[5, 6]") == "mtl_contrast·s5"  # the seed list is not a differing key
+    # the seed lists are not differing keys
+    assert _name("mtl_contrast", "seeds=[5, 6]", "baseline_seeds=[5]") == "mtl_contrast·s5"
+    assert _name("semseg", "seeds=[5, 6]", "baseline_seeds=[6]", seed=6) == "semseg·s6"
     # a run without the regulariser is not renamed by its settings, nor by eval / logging / file locations
     assert _name("mtl", "loss.contrast.weight=0.3", seed=1) == "mtl·s1"
     assert _name("semseg", "loss.contrast.kind=infonce", "eval.edge_threshold_step=1", "train.threads=2") == "semseg·s0"
@@ -40,7 +42,7 @@ def test_run_names_carry_variant_seed_and_the_recipe_keys_that_differ() -> None:
     assert _name("mtl", *many) == "mtl·s0·head_blocks=2·head_channels=16·batch_size=2·iterations=9·+1"
     # an ablation child is named after the variant it studies
     child = "contrast-on_weight-0.3"
-    params = load_params("params.yaml", ["loss.contrast.weight=0.3", "seeds=[1]"])
+    params = load_params("params.yaml", ["loss.contrast.weight=0.3", "seeds=[1]", "baseline_seeds=[1]"])
     params = params.model_copy(update={"variants": {child: params.variants["mtl_contrast"]}})
     assert run_name(resolve_variant(params, child), child, label="mtl_contrast") == "mtl_contrast·s1·λ0.3"
     # ... with its grid keys shown even at their default value (λ = 1 is params.yaml's)

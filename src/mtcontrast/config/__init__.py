@@ -8,12 +8,12 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from mtcontrast.config.ablation import AblationParams
 from mtcontrast.config.base import ParamsError, Section
@@ -57,8 +57,11 @@ __all__ = [
     "variant_recipe",
     "validate",
     "resolve_variant",
+    "all_variants",
+    "variant_seeds",
     "run_items",
     "stage_item",
+    "stage_name",
 ]
 
 DEFAULT_PARAMS_FILE = Path("params.yaml")
@@ -68,8 +71,9 @@ class Params(Section):
     """Root of params.yaml. Each field is one section, validated by its own class.
 
     ``seeds`` is the one home of training seeds. The experiment's params hold every seed of the design (``dvc repro``
-    trains each variant once per seed, the report pairs and averages over them); the params of one run hold only its
-    own: :meth:`at_seed` / :func:`resolve_variant` narrow ``seeds`` to ``[s]``, and :attr:`seed` reads it."""
+    trains each compared variant once per seed, the report pairs and averages over them; the single-task
+    ``baselines`` train on ``baseline_seeds``, a subset); the params of one run hold only its own: :meth:`at_seed` /
+    :func:`resolve_variant` narrow ``seeds`` (and ``baseline_seeds``) to ``[s]``, and :attr:`seed` reads it."""
 
     scenes: ScenesParams = Field(default_factory=ScenesParams)
     data: DataParams = Field(default_factory=DataParams)
@@ -77,16 +81,53 @@ class Params(Section):
     loss: LossParams = Field(default_factory=LossParams)
     train: TrainParams = Field(default_factory=TrainParams)
     eval: EvalParams = Field(default_factory=EvalParams)
+    baselines: dict[str, VariantParams] = Field(default_factory=lambda: dict(_DEFAULT_BASELINES))
     variants: dict[str, VariantParams] = Field(default_factory=lambda: dict(_DEFAULT_VARIANTS))
     ablation: AblationParams = Field(default_factory=AblationParams)
     study: StudyParams = Field(default_factory=StudyParams)
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    baseline_seeds: list[int] = Field(default_factory=lambda: [0])
+
+    @field_validator("baselines")
+    @classmethod
+    def _single_task_baselines(cls, value: dict[str, VariantParams]) -> dict[str, VariantParams]:
+        bad = [name for name, v in value.items() if not v.is_single_task()]
+        if bad:
+            raise ValueError(
+                f"{', '.join(bad)}: a baseline (the Δm reference) has one task and no regulariser, e.g. "
+                "`semseg: {tasks: [semseg], contrast: false, host: mtl_baseline}`; compare others in `variants`"
+            )
+        return value
+
+    @field_validator("variants")
+    @classmethod
+    def _names_distinct(cls, value: dict[str, VariantParams], info: ValidationInfo) -> dict[str, VariantParams]:
+        both = [name for name in value if name in info.data.get("baselines", {})]
+        if both:
+            raise ValueError(
+                f"{', '.join(both)}: also a key of `baselines`; a name is one run folder (runs/<name>/), so it is "
+                "either a baseline or a compared variant"
+            )
+        return value
 
     @field_validator("seeds")
     @classmethod
     def _distinct_seeds(cls, value: list[int]) -> list[int]:
         if len(set(value)) != len(value) or min(value) < 0:
             raise ValueError(f"{value}: expected distinct seeds >= 0, e.g. [0, 1, 2]")
+        return value
+
+    @field_validator("baseline_seeds")
+    @classmethod
+    def _baseline_seeds_in_seeds(cls, value: list[int], info: ValidationInfo) -> list[int]:
+        seeds = info.data.get("seeds")
+        if seeds is None:  # `seeds` itself is invalid: its own error says so
+            return value
+        if not value or len(set(value)) != len(value) or not set(value) <= set(seeds):
+            raise ValueError(
+                f"{value}: expected a non-empty subset of `seeds` {seeds} without repeats (the seeds the "
+                f"single-task baselines train on), e.g. [{seeds[0]}]"
+            )
         return value
 
     @property
@@ -101,26 +142,41 @@ class Params(Section):
         return self.seeds[0]
 
     def at_seed(self, seed: int | None = None) -> Params:
-        """The params of the run with ``seed`` (default: the first of ``seeds``): ``seeds`` narrowed to ``[seed]``.
-        A seed outside ``seeds`` is allowed: a one-off run (``mtc train --seed 7``) outside the design."""
+        """The params of the run with ``seed`` (default: the first of ``seeds``): ``seeds`` and ``baseline_seeds``
+        narrowed to ``[seed]``. A seed outside ``seeds`` is allowed: a one-off run (``mtc train --seed 7``)
+        outside the design."""
         chosen = self.seeds[0] if seed is None else int(seed)
         if chosen < 0:
             raise ParamsError(f"seed {chosen}: expected a seed >= 0")
-        return self if self.seeds == [chosen] else self.model_copy(update={"seeds": [chosen]})
+        if self.seeds == [chosen] and self.baseline_seeds == [chosen]:
+            return self
+        return self.model_copy(update={"seeds": [chosen], "baseline_seeds": [chosen]})
 
 
+_DEFAULT_BASELINES = {t: VariantParams(tasks=[t], host="mtl_baseline") for t in ("semseg", "depth", "normals", "edge")}
 _DEFAULT_VARIANTS = {
-    **{t: VariantParams(tasks=[t], host="mtl_baseline") for t in ("semseg", "depth", "normals", "edge")},
     "mtl": VariantParams(tasks="all", contrast=False),
     "mtl_contrast": VariantParams(tasks="all", contrast=True),
 }
 
 
+def all_variants(params: Params) -> dict[str, VariantParams]:
+    """Every run name of the experiment and its variant: the single-task ``baselines``, then the compared
+    ``variants`` (the one lookup for ``mtc train --variant``, recipes and run names; the names are distinct)."""
+    return {**params.baselines, **params.variants}
+
+
+def variant_seeds(params: Params, name: str) -> list[int]:
+    """The seeds ``name`` trains on in the design: ``baseline_seeds`` for a baseline, else ``seeds``."""
+    return params.baseline_seeds if name in params.baselines else params.seeds
+
+
 def run_items(params: Params) -> list[tuple[str, int]]:
-    """Every (variant, seed) run of the experiment, variants in params order, then seeds: the expansion of DVC's
-    ``matrix`` stages ``recipe@`` / ``train@`` / ``evaluate@`` (named ``<stage>@<variant>-<seed>``), and what the
-    ``train-eval`` flow and the report iterate over."""
-    return [(variant, seed) for variant in params.variants for seed in params.seeds]
+    """Every (variant, seed) run of the experiment: each baseline × ``baseline_seeds``, then each compared variant ×
+    ``seeds``, in params order. It is the expansion of DVC's ``matrix`` stages (``recipe_baseline@`` /
+    ``train_baseline@`` / ``evaluate_baseline@`` and ``recipe@`` / ``train@`` / ``evaluate@``, named by
+    :func:`stage_name`), and what the ``train-eval`` flow and the report iterate over."""
+    return [(variant, seed) for variant in all_variants(params) for seed in variant_seeds(params, variant)]
 
 
 def stage_item(variant: str, seed: int) -> str:
@@ -128,19 +184,34 @@ def stage_item(variant: str, seed: int) -> str:
     return f"{variant}-{seed}"
 
 
+BASELINE_STAGE_SUFFIX = "_baseline"
+
+
+def stage_name(stage: str, variant: str, seed: int, baselines: Collection[str] = ()) -> str:
+    """The DVC stage of one run's ``stage`` (recipe / train / evaluate): ``train@mtl_contrast-1``, and for a name
+    of ``baselines`` (``params.baselines``), whose matrix is its own stage group, ``train_baseline@semseg-0``."""
+    group = stage + BASELINE_STAGE_SUFFIX if variant in baselines else stage
+    return f"{group}@{stage_item(variant, seed)}"
+
+
 def resolve_variant(params: Params, name: str, seed: int | None = None) -> Params:
     """The params of one run: ``model.tasks``, ``model.host`` and ``loss.contrast.enabled`` set by the variant, and
     ``seeds`` narrowed to the run's seed (:meth:`Params.at_seed`; default: the first of ``seeds``)."""
     params = params.at_seed(seed)
-    if name not in params.variants:
-        raise ParamsError(f"unknown variant {name!r}; variants in params: {', '.join(params.variants)}")
-    variant = params.variants[name]
+    variants = all_variants(params)
+    if name not in variants:
+        raise ParamsError(
+            f"unknown variant {name!r}; in params: baselines {', '.join(params.baselines) or '(none)'}; "
+            f"variants {', '.join(params.variants) or '(none)'}"
+        )
+    variant = variants[name]
+    section = "variants" if name in params.variants else "baselines"
     tasks_of_dataset = DATASETS[params.data.dataset].tasks
     unknown = [] if variant.tasks == "all" else [t for t in variant.tasks if t not in tasks_of_dataset]
     if unknown:
         raise ParamsError(
-            f"variants.{name}.tasks: {unknown} are not tasks of dataset {params.data.dataset!r} "
-            f"(its tasks: {', '.join(tasks_of_dataset)}); edit `variants` in params.yaml for this dataset"
+            f"{section}.{name}.tasks: {unknown} are not tasks of dataset {params.data.dataset!r} "
+            f"(its tasks: {', '.join(tasks_of_dataset)}); edit `{section}` in params.yaml for this dataset"
         )
     tasks = None if variant.tasks == "all" else list(variant.tasks)
     model = params.model.model_copy(update={"tasks": tasks, "host": variant.host or params.model.host})
@@ -306,7 +377,8 @@ def apply_overrides(base: Params, overrides: Mapping[str, Any], source: str = "o
 
 # Sections that do not change what a training computes (evaluation, other runs, the raw scenes, study grids) and
 # train keys that only change how fast it runs.
-_NOT_RECIPE = ("eval", "variants", "scenes", "ablation")  # `seeds` stays: a run's recipe holds its own seed
+# `seeds` stays: a run's recipe holds its own seed (and `baseline_seeds`, narrowed to the same, adds nothing).
+_NOT_RECIPE = ("eval", "baselines", "variants", "scenes", "ablation", "baseline_seeds")
 _NOT_RECIPE_TRAIN = ("threads", "log_every", "checkpoint_every", "val_evals", "val_edge_threshold_step")
 
 

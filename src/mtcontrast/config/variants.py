@@ -1,7 +1,8 @@
-"""``variants``: the runs the pipeline trains and compares (one DVC ``foreach`` item each).
+"""``baselines`` and ``variants``: the runs the pipeline trains (one DVC ``matrix`` item per run and seed).
 
-A variant fixes the task set and whether the regulariser is on; everything else comes from the other sections.
-Single-task baselines are variants with one task and no regulariser; Δm uses them.
+A variant fixes the task set, the host and whether the regulariser is on; everything else comes from the other
+sections. ``baselines`` are the single-task variants (one task, no regulariser) that Δm is measured against, trained
+on ``baseline_seeds``; ``variants`` are the compared runs, trained on every seed of ``seeds``.
 """
 
 from __future__ import annotations

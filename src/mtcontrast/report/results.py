@@ -1,5 +1,6 @@
 """The results report over seeds: per-task mean ± 95 % interval of every variant, Δm against the single-task
-baselines (per seed, then over seeds), the regulariser's paired effect (with − without, per seed, mean, t interval
+baselines (per seed, against that seed's baselines or, where it has none, their mean over ``baseline_seeds``; then
+over seeds), the regulariser's paired effect (with − without, per seed, mean, t interval
 over seeds, bootstrap over val images, verdict: ``report.effects``) and the trivial-predictor floors.
 
 Writes ``reports/results.md`` for people, ``reports/metrics.json`` (everything, for tools: the flows, MLflow, the
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mtcontrast.config import Params
+from mtcontrast.config import Params, run_items, stage_name
 from mtcontrast.metrics.delta_m import DELTA_M_METRICS, delta_m
 from mtcontrast.report.effects import bootstrap_interval, paired_effect, verdict
 from mtcontrast.tasks import dataset_spec
@@ -38,14 +39,19 @@ def load_eval(params: Params, variant: str, seed: int) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: no evaluation of variant {variant!r} seed {seed}; "
-            f"run `dvc repro evaluate@{variant}-{seed}` or `mtc evaluate --variant {variant} --seed {seed}`"
+            f"run `dvc repro {stage_name('evaluate', variant, seed, params.baselines)}` or "
+            f"`mtc evaluate --variant {variant} --seed {seed}`"
         )
     return json.loads(path.read_text())
 
 
 def load_evals(params: Params) -> SeedEvals:
-    """Every (variant, seed) evaluation of the experiment (all must exist: the report compares complete seeds)."""
-    return {seed: {v: load_eval(params, v, seed) for v in params.variants} for seed in params.seeds}
+    """Every (variant, seed) evaluation of the experiment (``run_items``: the baselines on ``baseline_seeds``, the
+    compared variants on every seed; all must exist: the report compares complete seeds)."""
+    evals: SeedEvals = {}
+    for variant, seed in run_items(params):
+        evals.setdefault(seed, {})[variant] = load_eval(params, variant, seed)
+    return dict(sorted(evals.items()))
 
 
 def load_per_image(params: Params, evals: SeedEvals) -> dict[tuple[str, int], pd.DataFrame]:
@@ -60,13 +66,29 @@ def load_per_image(params: Params, evals: SeedEvals) -> dict[tuple[str, int], pd
 
 
 def single_task_baselines(params: Params, evals: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """``{task: metrics}`` from the completed single-task variants of one seed (one per task)."""
+    """``{task: metrics}`` from the completed ``baselines`` of one seed (one per task)."""
     out: dict[str, dict[str, float]] = {}
-    for name, variant in params.variants.items():
-        if variant.is_single_task() and name in evals:
+    for name, variant in params.baselines.items():
+        if name in evals:
             task = variant.tasks[0]  # type: ignore[index]
             out[task] = evals[name]["tasks"][task]
     return out
+
+
+def baseline_reference(
+    params: Params, by_seed: dict[int, dict[str, dict[str, float]]], seed: int
+) -> tuple[list[int], dict[str, dict[str, float]]]:
+    """What Δm of a multi-task run of ``seed`` is measured against, and the baseline seeds it comes from: that seed's
+    single-task baselines when it has any (``by_seed``: :func:`single_task_baselines` per seed), else the mean of
+    each metric over the ``baseline_seeds`` that have them (the baselines train on ``baseline_seeds`` only)."""
+    if by_seed.get(seed):
+        return [seed], by_seed[seed]
+    used = [s for s in params.baseline_seeds if by_seed.get(s)]
+    mean: dict[str, dict[str, float]] = {}
+    for task in dict.fromkeys(t for s in used for t in by_seed[s]):
+        runs = [by_seed[s][task] for s in used if task in by_seed[s]]
+        mean[task] = {m: float(np.mean([r[m] for r in runs])) for m in runs[0]}
+    return used, mean
 
 
 def _contrast_pairs(params: Params) -> list[tuple[str, str]]:
@@ -98,7 +120,7 @@ def _delta_m_checked(name: str, tasks: dict[str, Any], baselines: dict[str, dict
     missing = [t for t in tasks if t not in baselines]
     if missing:
         raise ValueError(
-            f"Δm of {name!r} (seed {seed}) needs single-task baselines for {missing}: add variants "
+            f"Δm of {name!r} (seed {seed}) needs single-task baselines for {missing}: add baselines "
             + ", ".join(f"{t}: {{tasks: [{t}]}}" for t in missing)
             + " to params.yaml and run them"
         )
@@ -206,17 +228,21 @@ def build_results(
 ) -> dict[str, Any]:
     """Everything the report shows, as one JSON-able dict, from every (variant, seed) evaluation ``evals``.
 
-    Per variant: each metric's mean over seeds (``variants``), each task's primary metric with its 95 % t interval
-    over seeds (``intervals``), Δm per seed against that seed's single-task baselines, its mean (``delta_m``) and
-    interval (``delta_m_interval``); per run: ``runs[variant][seed]``. Per regulariser pair (with, without): the
+    Per variant: each metric's mean over its seeds (``variants``; a baseline's are the seeds it was evaluated on,
+    every other variant's all of them), each task's primary metric with its 95 % t interval over those seeds
+    (``intervals``), Δm per seed against :func:`baseline_reference` (which baseline seeds: ``delta_m_against``),
+    its mean (``delta_m``) and interval (``delta_m_interval``); per run: ``runs[variant][seed]``. Per regulariser pair (with, without): the
     paired differences per seed, their mean, t interval, bootstrap interval over val images (from ``per_image``,
     when given) and verdict, for each task's primary metric and Δm vs host (``contrast_minus_host``)."""
     spec = dataset_spec(params.data.dataset)
     seeds = sorted(evals)
+    by_seed = {seed: single_task_baselines(params, evals[seed]) for seed in seeds}
     results: dict[str, Any] = {
         "dataset": spec.name,
         "data": params.data.name,
         "seeds": seeds,
+        "baseline_seeds": [seed for seed in seeds if by_seed[seed]],
+        "delta_m_against": {},
         "runs": {},
         "variants": {},
         "intervals": {},
@@ -227,28 +253,30 @@ def build_results(
     }
     names = list(dict.fromkeys(v for seed in seeds for v in evals[seed]))
     for name in names:
-        missing = [s for s in seeds if name not in evals[s]]
-        if missing:
+        own = [s for s in seeds if name in evals[s]]  # a baseline's own seeds; every seed for the others
+        missing = [s for s in seeds if s not in own]
+        if missing and name not in params.baselines:
             raise ValueError(f"variant {name!r} has no evaluation for seeds {missing}; the report needs every seed")
         runs: dict[str, Any] = {}
         dms = []
-        for seed in seeds:
+        for seed in own:
             tasks = evals[seed][name]["tasks"]
             runs[str(seed)] = {"tasks": tasks}
             if len(tasks) > 1:
-                dm = _delta_m_checked(name, tasks, single_task_baselines(params, evals[seed]), seed)
+                against, baselines = baseline_reference(params, by_seed, seed)
+                dm = _delta_m_checked(name, tasks, baselines, seed)
                 runs[str(seed)]["delta_m"] = round(dm, 4)
+                results["delta_m_against"][str(seed)] = against
                 dms.append(dm)
         results["runs"][name] = runs
-        first = evals[seeds[0]][name]["tasks"]
+        first = evals[own[0]][name]["tasks"]
         results["variants"][name] = {
-            t: {m: float(np.mean([evals[s][name]["tasks"][t][m] for s in seeds])) for m in ms}
-            for t, ms in first.items()
+            t: {m: float(np.mean([evals[s][name]["tasks"][t][m] for s in own])) for m in ms} for t, ms in first.items()
         }
         results["intervals"][name] = {
             t: {
                 "metric": DELTA_M_METRICS[t][0],
-                **_interval([evals[s][name]["tasks"][t][DELTA_M_METRICS[t][0]] for s in seeds]),
+                **_interval([evals[s][name]["tasks"][t][DELTA_M_METRICS[t][0]] for s in own]),
             }
             for t in first
         }
@@ -327,17 +355,53 @@ def _ci(low: float | None, high: float | None) -> str:
     return "–" if low is None or high is None else f"[{_num(low, True)}, {_num(high, True)}]"
 
 
+def _seed_list(seeds: list[int]) -> str:
+    return f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + ", ".join(map(str, seeds))
+
+
+def delta_m_sentence(results: dict[str, Any]) -> str:
+    """One plain sentence: which single-task baselines each seed's Δm was measured against
+    (``results["delta_m_against"]``), and so which seed noise its interval holds."""
+    against = {int(s): used for s, used in results.get("delta_m_against", {}).items()}
+    if not against:
+        return ""
+    own = [s for s, used in sorted(against.items()) if used == [s]]
+    others = [s for s in sorted(against) if s not in own]
+    if not others:
+        return "Δm: per seed against that seed's single-task baselines, then mean ± 95 % t interval."
+    references = {tuple(used) for used in against.values()}
+    if len(references) == 1 and len(next(iter(references))) == 1:  # every seed against the same single seed
+        seed = next(iter(references))[0]
+        return (
+            f"Δm: against the single-task baselines of seed {seed} (trained on seed {seed} only), so its interval "
+            "holds the multi-task runs' seed noise, not the baselines'."
+        )
+    trained = sorted({b for used in against.values() for b in used})
+    return (
+        f"Δm: against that seed's single-task baselines for {_seed_list(own) if own else 'no seed'}, and for "
+        f"{_seed_list(others)} against their mean over {_seed_list(trained)} (the seeds they were trained on), so "
+        "its interval holds the baselines' seed noise only in part."
+    )
+
+
 def render_markdown(params: Params, results: dict[str, Any]) -> str:
     spec = dataset_spec(params.data.dataset)
     tasks = list(spec.tasks)
     seeds = results["seeds"]
     n = len(seeds)
     head = [f"{t} {LABEL[DELTA_M_METRICS[t][0]]} {ARROW[DELTA_M_METRICS[t][1]]}" for t in tasks]
+    base_seeds = results.get("baseline_seeds", seeds)
     if n > 1:
         spread = (
             f"Each cell: mean over {n} seeds ({', '.join(map(str, seeds))}) ± the half-width of its 95 % t interval "
-            "over seeds. Δm: per seed against that seed's single-task baselines, then mean ± 95 % t interval."
+            f"over seeds. {delta_m_sentence(results)}"
         )
+        if base_seeds and base_seeds != seeds:
+            spread += (
+                f" Baseline rows: {_seed_list(base_seeds)} only (one run each, so no interval)."
+                if len(base_seeds) == 1
+                else f" Baseline rows: mean ± interval over {_seed_list(base_seeds)} only."
+            )
     else:
         spread = (
             f"**One seed ({seeds[0]}): no confidence interval exists**; each cell is a single run, and no difference "
@@ -431,7 +495,7 @@ def _primary(metrics: dict[str, dict[str, float]]) -> dict[str, dict[str, float]
 def headline_rows(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``{row: {task: {primary metric: value}, "delta_m": value}}``: the results table of results.md as rows, the
     same five-or-so keys in every row. ``<variant>`` holds the means over seeds and ``<variant>.s<seed>`` each run;
-    a variant's ``delta_m`` is against the single-task baselines (of the same seed). A regulariser pair's rows
+    a variant's ``delta_m`` is against the single-task baselines (:func:`baseline_reference`). A regulariser pair's rows
     (``<with>-<without>``, ``<with>-<without>.s<seed>``) hold the paired differences (with − without) and
     ``delta_m`` = Δm of the regularised run against its host. Seeds add rows, never columns."""
     rows: dict[str, dict[str, Any]] = {}

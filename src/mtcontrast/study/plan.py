@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mtcontrast.config import Params, ParamsError, VariantParams, apply_overrides, parse_overrides, resolve_variant
+from mtcontrast.config import (
+    Params,
+    ParamsError,
+    VariantParams,
+    all_variants,
+    apply_overrides,
+    parse_overrides,
+    resolve_variant,
+)
 from mtcontrast.config.ablation import AblationParams
 from mtcontrast.tracking.names import format_value, short_keys
 
@@ -24,7 +32,7 @@ SEED_KEY = "seed"  # the column a summary averages (and pairs) over; every grid 
 SWITCH_KEY = "loss.contrast.enabled"  # grids that switch the regulariser off get Δm against that host
 CONTRAST_PREFIX = "loss.contrast."
 # keys the plan sets itself (child folders, the child's variant); a grid over them would break the layout
-_RESERVED = ("ablation", "variants", "train.runs_dir", "seeds")
+_RESERVED = ("ablation", "variants", "train.runs_dir", "seeds", "baseline_seeds")
 
 
 @dataclass(frozen=True)
@@ -141,9 +149,12 @@ def plan_children(
     """Every child of ``grid`` × ``base.seeds`` over ``variant`` with its full, validated params: ``train.runs_dir =
     runs_dir``, a single variant named after the grid point and ``seeds`` narrowed to the child's, so its run folder
     is ``<runs_dir>/<child>/s<seed>``. ``section`` names the params section in error messages."""
-    if variant not in base.variants:
-        raise ParamsError(f"{section}.variant = {variant!r}: not a key of `variants` ({', '.join(base.variants)})")
-    studied = base.variants[variant]
+    known = all_variants(base)
+    if variant not in known:
+        raise ParamsError(
+            f"{section}.variant = {variant!r}: not a key of `variants` or `baselines` ({', '.join(known)})"
+        )
+    studied = known[variant]
     keys = list(grid)
     plans = []
     for name, overrides in expand_grid(base, grid):

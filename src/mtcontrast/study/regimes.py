@@ -34,7 +34,8 @@ def plan_study(base: Params, cfg: StudyParams) -> dict[str, list[ChildPlan]]:
     (validated: a bad key fails here, naming the regime, before any training)."""
     plans = {}
     for name, regime in cfg.regimes.items():
-        params = apply_overrides(base, {**regime.overrides, "seeds": regime.seeds}, f"study.regimes.{name}")
+        seeds = {"seeds": regime.seeds, "baseline_seeds": regime.seeds[:1]}  # the study trains no baselines
+        params = apply_overrides(base, {**regime.overrides, **seeds}, f"study.regimes.{name}")
         folder = Path(cfg.runs_dir) / cfg.name / name
         plans[name] = plan_children(params, cfg.variant, regime.grid, folder, section="study")
     return plans

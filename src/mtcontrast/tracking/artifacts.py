@@ -243,9 +243,10 @@ def log_evaluation(result: EvalResult, run_dir: Path) -> str | None:
 
 # ------------------------------------------------------------------------------------------------ report
 def log_report(params: Params, results: Mapping[str, Any], reports_dir: Path) -> dict[str, str]:
-    """Δm (``val/delta_m``; ``val/delta_m_vs_host`` for a regularised run, both of the run's own seed) into every
-    (variant, seed) run, with ``results.md`` / ``metrics.json`` as artifacts; returns ``{"<variant>·s<seed>": run_id}``
-    of the runs written."""
+    """Δm (``val/delta_m``: against the run's seed's baselines, else their mean over ``baseline_seeds``;
+    ``val/delta_m_vs_host`` for a regularised run, against the host of its seed) into every (variant, seed) run,
+    with ``results.md`` / ``metrics.json`` as artifacts; returns ``{"<variant>·s<seed>": run_id}`` of the runs
+    written."""
     from mtcontrast.tracking.runs import run_id_of
 
     if not is_main_process():

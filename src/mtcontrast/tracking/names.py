@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from mtcontrast.config import Params, load_params, recipe_changes, resolve_variant
+from mtcontrast.config import Params, all_variants, load_params, recipe_changes, resolve_variant
 
 SEP = "·"
 MAX_TERMS = 4  # more differences are counted, not listed: "+3"
@@ -68,9 +68,11 @@ def differing_keys(resolved: Params, variant: str, defaults: Params | None = Non
     """``{dotted key: value}`` of the recipe of ``resolved`` (a variant's resolved params) that differ from the
     same variant resolved on ``defaults`` (default: the schema defaults), in key order; without ``seed``."""
     base = defaults if defaults is not None else load_params(None)
-    if variant in resolved.variants:
-        base = base.model_copy(update={"variants": {**base.variants, variant: resolved.variants[variant]}})
-    reference = resolve_variant(base, variant) if variant in base.variants else base
+    own = all_variants(resolved).get(variant)
+    if own is not None:  # the run's own variant, under the section that holds it in `resolved`
+        section = "variants" if variant in resolved.variants else "baselines"
+        base = base.model_copy(update={section: {**getattr(base, section), variant: own}})
+    reference = resolve_variant(base, variant) if variant in all_variants(base) else base
     tree = resolved.model_dump(mode="json")
     out = {}
     for key in recipe_changes(reference.model_dump(mode="json"), resolved):

@@ -34,7 +34,8 @@ FLUSH_METRICS = 1000  # MLflow's per-request metric limit
 FLUSH_SECONDS = 10.0  # the UI lags at most this much behind the trainer
 _PARAMS_PER_BATCH = 100
 _TAGS_PER_BATCH = 100
-_PARAMS_EXCLUDES = ("variants.", "ablation.")  # other runs' settings: the run's own variant is in its tags
+# other runs' settings (the run's own variant is in its tags) and the design's baseline seeds (a run holds its own)
+_PARAMS_EXCLUDES = ("baselines.", "variants.", "ablation.", "baseline_seeds")
 TAG_COMPLETE = "mtc.train_complete"
 
 
@@ -60,7 +61,7 @@ def train_fingerprint(params: Params) -> str:
 
 
 def param_values(resolved: Params) -> dict[str, str]:
-    """Flattened resolved params as MLflow strings, without the other runs' settings (``variants``, ``ablation``)."""
+    """Flattened resolved params as MLflow strings, without the other runs' settings (``baselines``, ``variants``, ``ablation``)."""
     out = {}
     for key, value in flatten(resolved).items():
         if key.startswith(_PARAMS_EXCLUDES):
