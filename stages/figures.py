@@ -1,12 +1,13 @@
 """DVC stage ``figures``: the pictures that compare trained variants, in reports/figures/.
 
-Inputs: params.yaml (``seeds``, ``baseline_seeds``, ``baselines``, ``variants``, ``train.runs_dir``), runs/<variant>/s<seed>/{checkpoint.pt,
-history.jsonl}, reports/metrics.json (the report's paired effects) and the val split the checkpoints were trained
-beside. Outputs: forest.png (the regulariser's paired effect per task metric and on Δm, with the 95 % t interval over
-seeds and the bootstrap interval over val images); learning_curves.png (every variant and baseline, its first seed); the paper's
-Fig. 1 analysis over the multi-task variants of the first seed (baseline vs regularised): separation.{csv,parquet},
-separation_hist.png, separation_auc.png. (Each run's qualitative panel and confusion matrices come from its
-evaluation, in runs/<variant>/s<seed>/eval/figures/.)
+Inputs: params.yaml (``seeds``, ``baseline_seeds``, ``baselines``, ``variants``, ``train.runs_dir``),
+runs/<variant>/s<seed>/{checkpoint.pt, history.jsonl}, reports/metrics.json (the report's paired effects) and the
+val split the checkpoints were trained beside. Outputs: forest.png (the regulariser's paired effect per task metric
+and on Δm, with the 95 % t interval over seeds and the bootstrap interval over val images); learning_curves.png
+(every variant and baseline, its first seed); val_curves.png (each task's val metric during training, every run:
+the convergence evidence); the paper's Fig. 1 analysis over the multi-task variants of the first seed (baseline vs
+regularised): separation.{csv,parquet}, separation_hist.png, separation_auc.png. (Each run's qualitative panel and
+confusion matrices come from its evaluation, in runs/<variant>/s<seed>/eval/figures/.)
 MLflow: the same files as artifacts (figures/report/) of each run they draw (forest.png: every seed's run of both
 variants of a pair).
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from mtcontrast.config import load_params, run_items
 from mtcontrast.errors import exit_on_user_error
-from mtcontrast.report.figures import forest_plot, learning_curves
+from mtcontrast.report.figures import forest_plot, learning_curves, val_curves
 from mtcontrast.report.separation import feature_separation, multitask_variants
 from mtcontrast.tracking import client, configure, run_id_of
 
@@ -43,6 +44,11 @@ def main() -> None:
         curves = learning_curves(histories, OUT / "learning_curves.png")
         for v in histories:
             written[runs[v].dir].append(curves)
+    every_run = {(v, s): experiment.train.run_paths(v, s) for v, s in run_items(experiment)}
+    convergence = val_curves({k: p.history for k, p in every_run.items()}, OUT / "val_curves.png")
+    if convergence is not None:
+        for p in every_run.values():
+            written.setdefault(p.dir, []).append(convergence)
     multi = [v for v in multitask_variants(params) if v in runs]
     if multi:
         feature_separation(params, multi, OUT)

@@ -79,6 +79,7 @@ def test_stage_scripts_log_one_complete_run_per_variant(
 
     from mtcontrast.data.prepared import PreparedSplit
     from mtcontrast.engine.trained import load_trained
+    from mtcontrast.engine.trainer import val_steps
 
     _project(tmp_path, tiny_recipe)
     monkeypatch.chdir(tmp_path)
@@ -111,7 +112,8 @@ def test_stage_scripts_log_one_complete_run_per_variant(
         history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
         logged = client.get_metric_history(run.info.run_id, "train/loss")
         assert [(m.step, m.value) for m in logged] == [(h["step"], pytest.approx(h["train/loss"])) for h in history]
-        assert [h["step"] for h in history] == [2, 4]
+        # every train.log_every (2) steps, and after each of the train.val_evals evaluations (every step of 4 here)
+        assert [h["step"] for h in history] == sorted({2, 4} | set(val_steps(4, params.train.val_evals)))
         # val metrics: exactly the evaluator's
         metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())["tasks"]
         for task, values in metrics.items():

@@ -573,3 +573,49 @@ def study_plot(rows: Sequence[tuple[str, Mapping[str, Any]]], out_png: str | Pat
         ax.spines[side].set_visible(False)
     fig.suptitle(f"{title}\n◆ mean · dots: seeds · bar: 95 % t interval over seeds", fontsize=10)
     return save_figure(fig, out_png)
+
+
+def val_curves(histories: Mapping[tuple[str, int], str | Path], out_png: str | Path) -> Path | None:
+    """The convergence evidence: one subplot per task's primary val metric (the points logged during training,
+    ``train.val_evals``), one line per run, coloured by variant, one line style per seed. None when no history holds
+    a val point."""
+    from mtcontrast.metrics.delta_m import DELTA_M_METRICS
+    from mtcontrast.report.convergence import val_points
+
+    points = {run: val_points(Path(path)) for run, path in histories.items()}
+    tasks = [t for t in DELTA_M_METRICS if any(t in p for p in points.values())]
+    if not tasks:
+        return None
+    variants = list(dict.fromkeys(v for v, _ in points))
+    seeds = sorted({s for _, s in points})
+    styles = ("-", "--", ":", "-.")
+    ncols = min(4, len(tasks))
+    nrows = math.ceil(len(tasks) / ncols)
+    fig = Figure(figsize=(3.8 * ncols, 3.2 * nrows + 0.8), dpi=DPI, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, task in zip(axes, tasks):
+        metric, lower = DELTA_M_METRICS[task]
+        for (variant, seed), by_task in points.items():
+            if task in by_task:
+                steps, values = zip(*by_task[task])
+                color = _VARIANT_COLORS[variants.index(variant) % len(_VARIANT_COLORS)]
+                ls = styles[seeds.index(seed) % len(styles)]
+                ax.plot(steps, values, color=color, ls=ls, marker="o", ms=3, lw=1.2, label=f"{variant} s{seed}")
+        ax.set_title(
+            f"{task} {_METRIC_LABELS.get(metric, metric)} ({'lower' if lower else 'higher'} is better)",
+            color=TASK_COLORS.get(task, NEUTRAL_COLOR),
+            fontsize=10,
+        )
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3)
+    for ax in axes[len(tasks) :]:
+        ax.set_axis_off()
+    handles, labels = axes[0].get_legend_handles_labels()
+    for ax in axes[1 : len(tasks)]:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(h)
+                labels.append(label)
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(6, len(labels)), fontsize=8)
+    fig.suptitle("Val metrics during training (last iterate reported; nothing selected on val)", fontsize=11)
+    return save_figure(fig, out_png)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from mtcontrast.config import Params, run_items, stage_name
 from mtcontrast.metrics.delta_m import DELTA_M_METRICS, delta_m
+from mtcontrast.report.convergence import convergence, convergence_markdown
 from mtcontrast.report.effects import bootstrap_interval, paired_effect, verdict
 from mtcontrast.tasks import dataset_spec
 
@@ -478,6 +479,9 @@ def render_markdown(params: Params, results: dict[str, Any]) -> str:
             if not bad
             else f"**Not above the floor (mean over seeds):** {', '.join(bad)}",
         ]
+    conv = convergence_markdown(results.get("convergence", {}), tasks)
+    if conv:
+        lines += ["", *conv]
     lines += ["", "## All metrics (mean over seeds)", ""]
     for name, metrics in results["variants"].items():
         for t, ms in metrics.items():
@@ -530,6 +534,9 @@ def write_report(params: Params, out_dir: Path = Path("reports"), floors_path: P
     evals = load_evals(params)
     floors = json.loads(floors_path.read_text()) if floors_path and floors_path.is_file() else None
     results = build_results(params, evals, floors, load_per_image(params, evals))
+    results["convergence"] = convergence(
+        {(v, s): params.train.run_paths(v, s).history for s, by_variant in evals.items() for v in by_variant}
+    )
     headline = out_dir / HEADLINE_DIR
     headline.mkdir(parents=True, exist_ok=True)
     rows = headline_rows(results)
