@@ -77,7 +77,7 @@ def write_study(
         tmp = paths[key].with_name(f".{paths[key].name}.tmp-{os.getpid()}")
         tmp.write_text(text)
         os.replace(tmp, paths[key])
-    title = f"Study {cfg.name}: the regulariser per data regime ({params.data.name})"
+    title = f"The regulariser per data regime (study {cfg.name}, {params.data.name})"
     if study_plot(effect_rows(results), paths["figure"], title) is None:
         del paths["figure"]
     return paths

@@ -392,7 +392,7 @@ def test_study_flow_pairs_each_arm_with_its_seeds_host_and_nests_every_child(
     assert arm["seeds"] == [0, 1] and len(arm["effects"]["delta_m"]["diffs"]) == 2
     assert results["regimes"]["half"]["host_seeds"] == [0, 1]
     markdown = Path(paths["markdown"]).read_text()
-    assert markdown.startswith("# Study tiny_study: the regulariser per data regime\n")
+    assert markdown.startswith("# The regulariser per data regime (study `tiny_study`)\n")
     assert "| half | contrast=on | 2 |" in markdown and "- **half**, contrast=on: " in markdown
     assert Path(paths["figure"]).stat().st_size > 10_000 and paths["figure"] == "reports/tiny_study.png"
     child = tmp_path / "studies" / "tiny_study" / "half" / "contrast-on" / "s1"

@@ -126,7 +126,7 @@ def _signed(value: float | None, digits: int = 2) -> str:
 def study_markdown(results: Mapping[str, Any]) -> str:
     """``reports/<study>.md``: one table row per (regime, arm) with Δm vs host and each task's paired difference,
     then the verdicts in words and the contrast diagnostics."""
-    lines = [f"# Study {results['name']}: the regulariser per data regime", "", results["preamble"], ""]
+    lines = [f"# The regulariser per data regime (study `{results['name']}`)", "", results["preamble"], ""]
     tasks = results["tasks"]
     head = [f"{t} {LABEL.get(DELTA_M_METRICS[t][0], DELTA_M_METRICS[t][0])}" for t in tasks]
     lines += [
