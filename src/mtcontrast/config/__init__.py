@@ -16,7 +16,7 @@ import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from mtcontrast.config.ablation import AblationParams
-from mtcontrast.config.base import ParamsError, Section
+from mtcontrast.config.base import ParamsError, Section, check_distinct_seeds
 from mtcontrast.config.data import DataParams
 from mtcontrast.config.evaluation import EvalParams
 from mtcontrast.config.loss import ContrastParams, LossParams
@@ -113,9 +113,7 @@ class Params(Section):
     @field_validator("seeds")
     @classmethod
     def _distinct_seeds(cls, value: list[int]) -> list[int]:
-        if len(set(value)) != len(value) or min(value) < 0:
-            raise ValueError(f"{value}: expected distinct seeds >= 0, e.g. [0, 1, 2]")
-        return value
+        return check_distinct_seeds(value)
 
     @field_validator("baseline_seeds")
     @classmethod

@@ -7,15 +7,12 @@ under one parent, and summarises each setting over the seeds, paired by seed.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator
 
-from mtcontrast.config.base import Section
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+from mtcontrast.config.base import Section, check_folder_names
 
 
 class AblationParams(Section):
@@ -34,8 +31,7 @@ class AblationParams(Section):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(f"ablation.name = {value!r}: use letters, digits, '_', '.', '-' (it names a folder)")
+        check_folder_names([value], "ablation.name")
         return value
 
     @field_validator("grid")

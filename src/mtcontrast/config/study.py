@@ -9,15 +9,13 @@ and needs more seeds in the full-label regime than ``dvc repro`` trains.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator
 
-from mtcontrast.config.base import Section
+from mtcontrast.config.base import Section, check_distinct_seeds, check_folder_names
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SWITCH = {"loss.contrast.enabled": [False, True]}
 
 
@@ -29,9 +27,7 @@ class RegimeParams(Section):
     @field_validator("seeds")
     @classmethod
     def _distinct(cls, value: list[int]) -> list[int]:
-        if len(set(value)) != len(value) or min(value) < 0:
-            raise ValueError(f"{value}: expected distinct seeds >= 0")
-        return value
+        return check_distinct_seeds(value)
 
     @field_validator("grid")
     @classmethod
@@ -68,14 +64,11 @@ class StudyParams(Section):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(f"study.name = {value!r}: use letters, digits, '_', '.', '-' (it names a folder)")
+        check_folder_names([value], "study.name")
         return value
 
     @field_validator("regimes")
     @classmethod
     def _safe_regime_names(cls, value: dict[str, RegimeParams]) -> dict[str, RegimeParams]:
-        bad = [k for k in value if not _NAME.match(k)]
-        if bad:
-            raise ValueError(f"regime names {bad}: use letters, digits, '_', '.', '-' (they name folders)")
+        check_folder_names(value, "regime names")
         return value
