@@ -20,13 +20,14 @@ import numpy as np
 
 from mtcontrast.config import Params, apply_overrides
 from mtcontrast.config.study import StudyParams
-from mtcontrast.metrics.delta_m import DELTA_M_METRICS, delta_m
+from mtcontrast.metrics.delta_m import DELTA_M_METRICS
+from mtcontrast.report.convergence import TAIL
 from mtcontrast.report.results import LABEL, effect_entry
-from mtcontrast.study.plan import SWITCH_KEY, ChildPlan, ChildResult, plan_children
+from mtcontrast.study.plan import ChildPlan, ChildResult, plan_children
+from mtcontrast.study.summary import delta_m_vs_host, host_of, is_host
 
 # contrast diagnostics summarised per arm (history.jsonl keys): why an effect is there or not
 DIAGNOSTICS = ("active_frac", "d_ap", "d_an", "images_with_target_label", "images_without_target_label")
-TAIL = 0.2  # diagnostics: mean over the last 20 % of logged steps
 
 
 def plan_study(base: Params, cfg: StudyParams) -> dict[str, list[ChildPlan]]:
@@ -39,10 +40,6 @@ def plan_study(base: Params, cfg: StudyParams) -> dict[str, list[ChildPlan]]:
         folder = Path(cfg.runs_dir) / cfg.name / name
         plans[name] = plan_children(params, cfg.variant, regime.grid, folder, section="study")
     return plans
-
-
-def _is_host(child: ChildResult) -> bool:
-    return child.overrides.get(SWITCH_KEY) is False
 
 
 def _tail_means(history: Path) -> dict[str, float]:
@@ -60,21 +57,12 @@ def _tail_means(history: Path) -> dict[str, float]:
     return out
 
 
-def _delta_m_or_nan(child: ChildResult, host: ChildResult) -> float:
-    """Δm vs host, NaN where it is undefined (a host metric of 0, e.g. the mIoU of an untrained run): the effect
-    then says "no interval" instead of the study failing after every child has trained."""
-    try:
-        return delta_m(child.metrics, host.metrics)
-    except ValueError:
-        return math.nan
-
-
 def regime_effects(children: Sequence[ChildResult], histories: Mapping[str, Path] | None = None) -> dict[str, Any]:
     """Per arm of one regime (keyed by its setting label): the paired effect (arm − host of the same seed) on each
     task's primary metric and on Δm vs host, with mean, 95 % t interval, half-width and verdict; the host's means;
     and, with ``histories`` (:attr:`ChildResult.key` → history.jsonl), the arm's contrast diagnostics."""
-    hosts = {c.seed: c for c in children if _is_host(c)}
-    arms = list(dict.fromkeys(c.setting for c in children if not _is_host(c)))
+    hosts = {c.seed: c for c in children if is_host(c)}
+    arms = list(dict.fromkeys(c.setting for c in children if not is_host(c)))
     out: dict[str, Any] = {"host": {}, "arms": {}}
     if hosts:
         first = next(iter(hosts.values()))
@@ -86,9 +74,8 @@ def regime_effects(children: Sequence[ChildResult], histories: Mapping[str, Path
         }
         out["host_seeds"] = sorted(hosts)
     for arm in arms:
-        pairs = sorted(
-            ((c, hosts[c.seed]) for c in children if c.setting == arm and c.seed in hosts), key=lambda p: p[0].seed
-        )
+        members = sorted((c for c in children if c.setting == arm), key=lambda c: c.seed)
+        pairs = [(c, h) for c in members if (h := host_of(c, children)) is not None]
         if not pairs:
             continue
         effects = {}
@@ -102,7 +89,7 @@ def regime_effects(children: Sequence[ChildResult], histories: Mapping[str, Path
                 None,
                 digits=4 if task == "depth" else 2,
             )
-        dms = [_delta_m_or_nan(c, h) for c, h in pairs]
+        dms = [delta_m_vs_host(c, h) for c, h in pairs]
         effects["delta_m"] = effect_entry("Δm vs host", dms, [0.0] * len(dms), True, None, digits=2)
         dm = effects["delta_m"]
         entry: dict[str, Any] = {

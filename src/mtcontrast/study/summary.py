@@ -30,19 +30,29 @@ def primary_metrics(metrics: Mapping[str, Mapping[str, float]]) -> dict[str, flo
     return out
 
 
-def _host_of(child: ChildResult, children: Sequence[ChildResult]) -> ChildResult | None:
+def is_host(child: ChildResult) -> bool:
+    """A child with the regulariser switched off by the grid: the host of its seed."""
+    return child.overrides.get(SWITCH_KEY) is False
+
+
+def host_of(child: ChildResult, children: Sequence[ChildResult]) -> ChildResult | None:
     """The regulariser-off child with the same seed and the same values for every non-regulariser key."""
     if SWITCH_KEY not in child.overrides:
         return None
     same = {k: v for k, v in child.overrides.items() if not k.startswith(CONTRAST_PREFIX)}
     for other in children:
-        if (
-            other.seed == child.seed
-            and other.overrides.get(SWITCH_KEY) is False
-            and all(other.overrides.get(k) == v for k, v in same.items())
-        ):
+        if other.seed == child.seed and is_host(other) and all(other.overrides.get(k) == v for k, v in same.items()):
             return other
     return None
+
+
+def delta_m_vs_host(child: ChildResult, host: ChildResult) -> float:
+    """Δm (%) of ``child`` against ``host``; NaN where it is undefined (a host metric of 0, e.g. the mIoU of an
+    untrained run), so a summary says "no interval" instead of failing after every child has trained."""
+    try:
+        return delta_m(child.metrics, host.metrics)
+    except ValueError:
+        return math.nan
 
 
 def child_table(children: Sequence[ChildResult]) -> pd.DataFrame:
@@ -52,12 +62,9 @@ def child_table(children: Sequence[ChildResult]) -> pd.DataFrame:
     for child in children:
         seed = child.seed
         values = primary_metrics(child.metrics)
-        host = _host_of(child, children)
+        host = host_of(child, children)
         if host is not None:
-            try:
-                values[DELTA_M_COLUMN] = delta_m(child.metrics, host.metrics)
-            except ValueError:  # a host metric of 0 (e.g. mIoU of an untrained run): the relative gain is undefined
-                values[DELTA_M_COLUMN] = math.nan
+            values[DELTA_M_COLUMN] = delta_m_vs_host(child, host)
         rows += [
             {"child": child.name, "setting": child.setting, "seed": seed, "metric": m, "value": v}
             for m, v in values.items()
@@ -75,12 +82,11 @@ def child_deltas(
     out: dict[str, dict[str, float]] = {}
     for child in children:
         values: dict[str, float] = {}
-        host = _host_of(child, children)
+        host = host_of(child, children)
         if host is not None and host is not child:
-            try:
-                values["val/delta_m_vs_host"] = delta_m(child.metrics, host.metrics)
-            except ValueError:  # a host metric of 0: the relative gain is undefined
-                pass
+            vs_host = delta_m_vs_host(child, host)
+            if math.isfinite(vs_host):
+                values["val/delta_m_vs_host"] = vs_host
         own = (baselines or {}).get(child.seed)
         if own and all(task in own for task in child.metrics):
             try:
