@@ -20,12 +20,9 @@ whose recipe is unchanged (the trainer's resume), so an interrupted study contin
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -33,54 +30,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from mtcontrast.config import Params, ParamsError, load_params
 from mtcontrast.study import AblationChildError, ChildResult, child_threads, require_prepared, write_child_dir
-from mtcontrast.study.regimes import effect_rows, plan_study, regime_effects, study_markdown
+from mtcontrast.study.regimes import plan_study, write_study
 from pipelines.ablation import close_parent_run, train_children
-
-
-def _preamble(params: Params, regimes: dict[str, Any]) -> str:
-    c = params.loss.contrast
-    seeds = "; ".join(f"{name}: seeds {r.seeds}" for name, r in regimes.items())
-    return (
-        f"Variant `{params.study.variant}` (host `{params.model.host}`, encoder `{params.model.encoder.name}`) on "
-        f"`{params.data.name}` (scenes seed {params.scenes.seed}), {params.train.iterations} iterations × batch "
-        f"{params.train.batch_size}. Regulariser fixed before the study ran: `{c.kind}`, λ {c.weight}, "
-        f"{c.anchors_per_image} anchors per image, sources `{c.source_mode}`, margin {c.margin}. {seeds}. Each arm "
-        "is compared with the host (regulariser off) of the same seed: same initial weights, data order and "
-        "annotation. Intervals: 95 % t over seeds. Last iterate of every run; nothing is selected on val."
-    )
-
-
-def write_study(
-    params: Params, finished: dict[str, list[ChildResult]], histories: dict[str, dict[str, Path]]
-) -> dict[str, Path]:
-    """``<out_dir>/<name>.json`` and ``.md`` (temp name, then rename) and the figure ``<out_dir>/<name>.png`` (not
-    in ``reports/figures``, a DVC output). ``histories``: per regime, each child's history.jsonl (diagnostics)."""
-    from mtcontrast.report.figures import study_plot
-
-    cfg = params.study
-    regimes = {r: regime_effects(children, histories.get(r)) for r, children in finished.items()}
-    first = next((c for children in finished.values() for c in children), None)
-    results = {
-        "name": cfg.name,
-        "preamble": _preamble(params, cfg.regimes),
-        "tasks": list(first.metrics) if first else [],
-        "regimes": regimes,
-    }
-    out = Path(cfg.out_dir)
-    paths = {
-        "json": out / f"{cfg.name}.json",
-        "markdown": out / f"{cfg.name}.md",
-        "figure": out / f"{cfg.name}.png",
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    for key, text in (("json", json.dumps(results, indent=1)), ("markdown", study_markdown(results))):
-        tmp = paths[key].with_name(f".{paths[key].name}.tmp-{os.getpid()}")
-        tmp.write_text(text)
-        os.replace(tmp, paths[key])
-    title = f"The regulariser per data regime (study {cfg.name}, {params.data.name})"
-    if study_plot(effect_rows(results), paths["figure"], title) is None:
-        del paths["figure"]
-    return paths
 
 
 @task(cache_policy=NO_CACHE)

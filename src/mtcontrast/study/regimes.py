@@ -1,5 +1,6 @@
 """The study across data regimes (``make study``, docs/study.md): plan its children, pair each arm with the host of
-the same seed, and report the regulariser's effect per regime with 95 % t intervals over seeds and a verdict.
+the same seed, and report the regulariser's effect per regime with 95 % t intervals over seeds and a verdict
+(:func:`write_study`; the Prefect flow ``pipelines/study.py`` only runs the children and calls it).
 
 A regime's children come from :func:`~mtcontrast.study.plan.plan_children` (the ablation's planner) on the params
 with the regime's overrides and seeds, under ``<study.runs_dir>/<study.name>/<regime>/``. The host is the child
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -184,3 +186,49 @@ def effect_rows(results: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         for regime, entry in results["regimes"].items()
         for arm, a in entry["arms"].items()
     ]
+
+
+def _preamble(params: Params, regimes: dict[str, Any]) -> str:
+    c = params.loss.contrast
+    seeds = "; ".join(f"{name}: seeds {r.seeds}" for name, r in regimes.items())
+    return (
+        f"Variant `{params.study.variant}` (host `{params.model.host}`, encoder `{params.model.encoder.name}`) on "
+        f"`{params.data.name}` (scenes seed {params.scenes.seed}), {params.train.iterations} iterations × batch "
+        f"{params.train.batch_size}. Regulariser fixed before the study ran: `{c.kind}`, λ {c.weight}, "
+        f"{c.anchors_per_image} anchors per image, sources `{c.source_mode}`, margin {c.margin}. {seeds}. Each arm "
+        "is compared with the host (regulariser off) of the same seed: same initial weights, data order and "
+        "annotation. Intervals: 95 % t over seeds. Last iterate of every run; nothing is selected on val."
+    )
+
+
+def write_study(
+    params: Params, finished: dict[str, list[ChildResult]], histories: dict[str, dict[str, Path]]
+) -> dict[str, Path]:
+    """``<out_dir>/<name>.json`` and ``.md`` (temp name, then rename) and the figure ``<out_dir>/<name>.png`` (not
+    in ``reports/figures``, a DVC output). ``histories``: per regime, each child's history.jsonl (diagnostics)."""
+    from mtcontrast.report.figures import study_plot
+
+    cfg = params.study
+    regimes = {r: regime_effects(children, histories.get(r)) for r, children in finished.items()}
+    first = next((c for children in finished.values() for c in children), None)
+    results = {
+        "name": cfg.name,
+        "preamble": _preamble(params, cfg.regimes),
+        "tasks": list(first.metrics) if first else [],
+        "regimes": regimes,
+    }
+    out = Path(cfg.out_dir)
+    paths = {
+        "json": out / f"{cfg.name}.json",
+        "markdown": out / f"{cfg.name}.md",
+        "figure": out / f"{cfg.name}.png",
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    for key, text in (("json", json.dumps(results, indent=1)), ("markdown", study_markdown(results))):
+        tmp = paths[key].with_name(f".{paths[key].name}.tmp-{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, paths[key])
+    title = f"The regulariser per data regime (study {cfg.name}, {params.data.name})"
+    if study_plot(effect_rows(results), paths["figure"], title) is None:
+        del paths["figure"]
+    return paths
