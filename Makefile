@@ -8,6 +8,10 @@ FIND_LINKS := $(shell pip config get global.find-links 2>/dev/null)
 # Offline / telemetry env defaults are set by `import mtcontrast` (src/mtcontrast/__init__.py); DVC's own analytics
 # are off in .dvc/config. The venv's bin first, so that `dvc repro` runs the stages with the venv's python.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
+# Python writes bytecode caches (.pyc, git-ignored) for what it imports, even where PYTHONDONTWRITEBYTECODE is set
+# (this machine, CI): otherwise every stage process recompiles torch, timm and MLflow from source (~4 s each), and
+# compiling the whole venv at install instead costs ~65 s (measured with uv --compile-bytecode on 2 cores).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install run study test test-slow lint bench prefect-server clean-venv
 
@@ -15,14 +19,12 @@ install: $(STAMP)
 
 # Re-install only when the dependency declaration changes. uv (from the registry, ~15 s for the whole stack)
 # with the machine's find-links when it exists; plain pip otherwise. torch is pinned by constraint.
-# Bytecode is compiled at install (~30 s): where PYTHONDONTWRITEBYTECODE is set (this machine, CI) nothing else
-# writes it, and every stage process would recompile torch, timm and MLflow from source (~4 s more per process).
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@set -e; \
 	if [ -n "$(FIND_LINKS)" ] && $(VENV)/bin/pip install -q uv >/dev/null 2>&1; then \
 	  echo "installing with uv (find-links: $(FIND_LINKS))"; \
-	  $(VENV)/bin/uv pip install -q --python $(PY) --find-links "$(FIND_LINKS)" -c constraints.txt --compile-bytecode -e '.[dev,pipeline]'; \
+	  $(VENV)/bin/uv pip install -q --python $(PY) --find-links "$(FIND_LINKS)" -c constraints.txt -e '.[dev,pipeline]'; \
 	else \
 	  echo "installing with pip"; \
 	  $(VENV)/bin/pip install -q -c constraints.txt -e '.[dev,pipeline]'; \

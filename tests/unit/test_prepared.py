@@ -57,6 +57,34 @@ def test_round_trip_equals_adapter_output(tmp_path: Path, dataset: str, compress
                 prepared[len(prepared)]
 
 
+def test_samples_are_kept_in_memory_and_returned_as_copies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second read of a sample comes from memory (the file may even be gone), equal to the first and a copy of
+    it: modifying what a read returned never changes a later read. Past ``CACHE_BYTES`` reads go to the file."""
+    import mtcontrast.data.prepared as prepared_module
+
+    write_nyud_dataset(tmp_path / "raw", "nyudv2")
+    path = prepare_dataset(_params(tmp_path, "nyudv2"), progress=False).paths["train"]
+    split = PreparedSplit(path)
+    first = split[1]
+    first["image"][...] = 0
+    first["depth"][...] = -1.0
+    split.close()
+    path.rename(path.with_suffix(".moved"))  # a cached read does not touch the file
+    again = split[1]
+    want = PreparedSplit(path.with_suffix(".moved"))[1]
+    _assert_same(again, want)
+    assert again["image"].any() and not np.shares_memory(again["image"], split[1]["image"])
+    with pytest.raises(DataError, match="prepared split not found"):
+        split[0]  # never read: from the (gone) file
+    path.with_suffix(".moved").rename(path)
+    stored = sum(v.nbytes for v in split._cache[(1, next(iter(split._cache))[1])].values())
+    monkeypatch.setattr(prepared_module, "CACHE_BYTES", stored)  # room for exactly one sample
+    small = PreparedSplit(path)
+    small[0], small[1]
+    assert [index for index, _ in small._cache] == [0]
+    assert pickle.loads(pickle.dumps(small))._cache == {}  # a loader worker starts with its own, empty
+
+
 def test_info_attrs_and_check_summary(tmp_path: Path) -> None:
     write_pascal_dataset(tmp_path / "raw")
     summary = prepare_dataset(_params(tmp_path, "pascal_context"), progress=False)
@@ -143,6 +171,7 @@ def test_handle_is_lazy_pickleable_and_fork_safe(tmp_path: Path) -> None:
     assert pid != os.getpid() and got == want
     split._pid = -1  # as seen from a forked child: the handle belongs to another process
     old = split._file
+    split._cache.clear()  # else the in-memory copy answers without the file
     assert float(split[0]["depth"].sum()) == want and split._file is not old
     old.close()
     split.close()

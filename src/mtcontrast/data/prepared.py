@@ -347,6 +347,11 @@ def _json_attr(attrs: Mapping[str, Any], key: str, path: Path) -> Any:
         ) from None
 
 
+CACHE_BYTES = (
+    256 * 2**20
+)  # samples kept in memory per PreparedSplit and process (the CPU benchmark's train split: ~3 MiB)
+
+
 class PreparedSplit:
     """Random access to a prepared split: ``split[i]`` is the prepared-sample dict of docs/benchmark-protocol.md §6.1 (arrays at the
     sample's original size, ``meta`` = {``id``, ``size``}).
@@ -354,6 +359,10 @@ class PreparedSplit:
     The HDF5 handle opens on first access in each process (and reopens after a fork), so the object can be handed
     to DataLoader workers; ``close()`` / ``with`` release it. ``tasks`` restricts which label maps are read;
     ``extras`` adds optional maps (``EXTRA_MAPS``) to each sample, each of which the file must hold (:meth:`has`).
+
+    Samples read are kept in memory, per process, up to :data:`CACHE_BYTES`: a training reads each sample once per
+    epoch, and an HDF5 read (~1 ms per sample) cost the 64×80 CPU benchmark more than its data transforms. Reads
+    return copies, so a caller may modify them.
     """
 
     def __init__(self, path: str | Path, tasks: Sequence[str] | None = None, extras: Sequence[str] = ()) -> None:
@@ -362,6 +371,8 @@ class PreparedSplit:
             raise DataError(self.path, "prepared split not found; run `mtc prepare` (or `dvc repro prepare`)")
         self._file: h5py.File | None = None
         self._pid: int | None = None
+        self._cache: dict[tuple[int, tuple[str, ...]], dict[str, np.ndarray]] = {}
+        self._cached_bytes = 0
         try:
             f = h5py.File(self.path, "r", locking=False)
         except _H5_READ_ERRORS as err:
@@ -481,14 +492,23 @@ class PreparedSplit:
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for {n} samples in {self.path}")
         index %= n
+        cached = self._cache.get((index, tuple(keys)))
+        if cached is not None:
+            return {key: value.copy() for key, value in cached.items()}
         h, w = (int(v) for v in self._sizes[index])
         try:  # a chunk damaged on disk fails its checksum here: one DataError instead of an h5py traceback
             f = self._handle()
-            return {key: f[key][index, :h, :w] for key in keys}
+            sample = {key: f[key][index, :h, :w] for key in keys}
         except _H5_READ_ERRORS as err:
             if not self.path.is_file():
                 raise DataError(self.path, "prepared split not found (removed while open)") from None
             raise DataError(self.path, f"cannot read sample {index} ({_reason(err)}): {CORRUPT}") from None
+        size = sum(value.nbytes for value in sample.values())
+        if self._cached_bytes + size <= CACHE_BYTES:
+            self._cache[(index, tuple(keys))] = sample
+            self._cached_bytes += size
+            return {key: value.copy() for key, value in sample.items()}
+        return sample
 
     def close(self) -> None:
         if self._file is not None and self._pid == os.getpid():
@@ -508,6 +528,7 @@ class PreparedSplit:
         state = self.__dict__.copy()
         state["_file"] = None
         state["_pid"] = None
+        state["_cache"], state["_cached_bytes"] = {}, 0  # a DataLoader worker fills its own
         return state
 
     def __repr__(self) -> str:
