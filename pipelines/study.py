@@ -29,8 +29,15 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from mtcontrast.config import Params, ParamsError, load_params
-from mtcontrast.study import AblationChildError, ChildResult, child_threads, require_prepared, write_child_dir
-from mtcontrast.study.regimes import plan_study, write_study
+from mtcontrast.study import (
+    AblationChildError,
+    ChildPlan,
+    ChildResult,
+    child_threads,
+    require_prepared,
+    write_child_dir,
+)
+from mtcontrast.study.regimes import BASELINES, plan_baselines, plan_study, write_study
 from pipelines.ablation import close_parent_run, train_children
 
 
@@ -62,11 +69,27 @@ def tag_children(regime: str, children: list[ChildResult]) -> None:
             client().set_tag(child.run_id, "study.regime", regime)
 
 
+def run_group(
+    params: Params, group: str, children: list[ChildPlan], parent: str, tracking_uri: str
+) -> tuple[list[ChildResult], list[str]]:
+    """Train + evaluate one group of children (a regime, or the baselines) one at a time, tag them with the group:
+    the finished children and the labels of the failed ones."""
+    run_dirs = [write_child_dir(plan, f"{params.study.name}/{group}") for plan in children]
+    runner = ThreadPoolTaskRunner(max_workers=1)
+    results = train_children.with_options(task_runner=runner, name=f"study-{group}")(
+        run_dirs, parent, child_threads(1), tracking_uri
+    )
+    finished = [r for r in results if r is not None]
+    tag_children(group, finished)
+    return finished, [f"{group}/{p.name}·s{p.seed}" for p, r in zip(children, results) if r is None]
+
+
 @flow(name="study", log_prints=True)
 def study(
     overrides: list[str] | None = None, regimes: list[str] | None = None, params_file: str = "params.yaml"
 ) -> dict[str, str]:
-    """Train + evaluate every child of every regime (or of ``regimes``) and write the study report."""
+    """Train + evaluate the single-task baselines (``study.baselines``) and every child of every regime (or of
+    ``regimes``), and write the study report."""
     from mtcontrast.tracking import configure
 
     logger = get_run_logger()
@@ -76,31 +99,28 @@ def study(
     if unknown:
         raise ParamsError(f"study regimes {unknown}: not in study.regimes ({', '.join(plans)})")
     plans = {r: p for r, p in plans.items() if not regimes or r in regimes}
+    baselines = plan_baselines(params, params.study)
     for prepared in {str(p.params.data.prepared_path("train")): p.params for ps in plans.values() for p in ps}.values():
         require_prepared(prepared)
-    total = sum(len(p) for p in plans.values())
+    groups = {**({BASELINES: baselines} if baselines else {}), **plans}
+    total = sum(len(p) for p in groups.values())
     logger.info(
-        "study %s: %d children: %s", params.study.name, total, ", ".join(f"{r} {len(p)}" for r, p in plans.items())
+        "study %s: %d children: %s", params.study.name, total, ", ".join(f"{r} {len(p)}" for r, p in groups.items())
     )
     tracking_uri = configure()
     parent = open_study_run(params, total)
     finished: dict[str, list[ChildResult]] = {}
     failed: list[str] = []
     try:
-        for regime, children in plans.items():
-            run_dirs = [write_child_dir(plan, f"{params.study.name}/{regime}") for plan in children]
-            runner = ThreadPoolTaskRunner(max_workers=1)
-            results = train_children.with_options(task_runner=runner, name=f"study-{regime}")(
-                run_dirs, parent, child_threads(1), tracking_uri
-            )
-            finished[regime] = [r for r in results if r is not None]
-            failed += [f"{regime}/{p.name}·s{p.seed}" for p, r in zip(children, results) if r is None]
-            tag_children(regime, finished[regime])
+        for group, children in groups.items():
+            finished[group], lost = run_group(params, group, children, parent, tracking_uri)
+            failed += lost
+        reference = finished.pop(BASELINES, [])
         histories = {
             regime: {f"{p.name}·s{p.seed}": p.params.train.run_paths(p.name, p.seed).history for p in children}
             for regime, children in plans.items()
         }
-        paths = write_study(params, finished, histories)
+        paths = write_study(params, finished, histories, reference)
         publish_study(paths, parent)
     except BaseException as err:
         close_parent_run(parent, "KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")

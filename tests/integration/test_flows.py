@@ -385,15 +385,22 @@ def test_study_flow_pairs_each_arm_with_its_seeds_host_and_nests_every_child(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     regime = "study.regimes={half: {overrides: {data.partial.images: 0.5, data.partial.seed: 1}, seeds: [0, 1]}}"
-    paths = study([regime, "study.name=tiny_study"], params_file=str(params_file))
+    two_tasks = [f"baselines={json.dumps(CLONE_BASELINES)}", "variants.mtl_contrast.tasks=[depth, normals]"]
+    paths = study([regime, "study.name=tiny_study", *two_tasks], params_file=str(params_file))
 
     results = json.loads(Path(paths["json"]).read_text())
     arm = results["regimes"]["half"]["arms"]["contrast=on"]
     assert arm["seeds"] == [0, 1] and len(arm["effects"]["delta_m"]["diffs"]) == 2
     assert results["regimes"]["half"]["host_seeds"] == [0, 1]
+    assert results["baselines"]["seeds"] == [0] and set(results["baselines"]["metrics"]) == {"depth", "normals"}
+    single = results["regimes"]["half"]["single_task"]
+    assert list(single) == ["contrast=off", "contrast=on"] and single["contrast=on"]["seeds"] == [0, 1]
+    baseline = tmp_path / "studies" / "tiny_study" / "baselines" / "depth" / "s0"
+    assert load_params(baseline / "params.yaml").data.partial.images == 1.0  # full labels, whatever the regime
     markdown = Path(paths["markdown"]).read_text()
     assert markdown.startswith("# The regulariser per data regime (study `tiny_study`)\n")
     assert "| half | contrast=on | 2 |" in markdown and "- **half**, contrast=on: " in markdown
+    assert "| half | host | 2 |" in markdown and "| half | host + regulariser (contrast=on) | 2 |" in markdown
     assert Path(paths["figure"]).stat().st_size > 10_000 and paths["figure"] == "reports/tiny_study.png"
     child = tmp_path / "studies" / "tiny_study" / "half" / "contrast-on" / "s1"
     assert load_params(child / "params.yaml").data.partial.images == 0.5
@@ -404,7 +411,7 @@ def test_study_flow_pairs_each_arm_with_its_seeds_host_and_nests_every_child(
     (parent,) = [r for r in runs if r.data.tags.get("mtc.parent") == "true"]
     assert parent.info.run_name == "study-tiny_study" and parent.info.status == "FINISHED"
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    assert len(children) == 4 and {r.data.tags["study.regime"] for r in children} == {"half"}
+    assert len(children) == 6 and {r.data.tags["study.regime"] for r in children} == {"half", "baselines"}
     assert sorted(a.path for a in client.list_artifacts(parent.info.run_id, "study")) == [
         "study/tiny_study.json",
         "study/tiny_study.md",

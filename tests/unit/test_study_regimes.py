@@ -10,7 +10,7 @@ import pytest
 
 from mtcontrast.config import ParamsError, load_params
 from mtcontrast.study.plan import ChildResult
-from mtcontrast.study.regimes import plan_study, regime_effects, study_markdown
+from mtcontrast.study.regimes import baseline_reference, plan_baselines, plan_study, regime_effects, study_markdown
 
 
 def test_the_plan_expands_each_regime_over_its_own_seeds_and_arms(repo_root: Path) -> None:
@@ -35,6 +35,20 @@ def test_the_plan_expands_each_regime_over_its_own_seeds_and_arms(repo_root: Pat
     assert all(not p.params.loss.contrast.enabled for p in half if p.setting == "contrast=off")
 
 
+def test_the_baselines_train_once_on_full_labels_and_baseline_seeds(repo_root: Path) -> None:
+    params = load_params(repo_root / "params.yaml", ["data.partial.mode=one_per_image", "baseline_seeds=[0, 1]"])
+    plans = plan_baselines(params, params.study)
+    assert [(p.name, p.seed) for p in plans] == [
+        (task, seed) for task in ("semseg", "depth", "normals", "edge") for seed in (0, 1)
+    ]
+    first = plans[0]
+    assert first.run_dir == Path("studies/study/baselines/semseg/s0") and first.setting == "single-task"
+    assert first.params.data.partial.mode == "none" and not first.params.data.partial.active  # full labels
+    assert first.params.seeds == [0] and first.params.baseline_seeds == [0]
+    off = load_params(repo_root / "params.yaml", ["study.baselines=false"])
+    assert plan_baselines(off, off.study) == []
+
+
 def test_a_bad_regime_override_fails_before_training_naming_the_regime(repo_root: Path) -> None:
     params = load_params(repo_root / "params.yaml", ["study.regimes.quarter.overrides={data.partial.images: 2}"])
     with pytest.raises(ParamsError, match=r"study\.regimes\.quarter.*data\.partial\.images"):
@@ -48,6 +62,7 @@ def test_a_bad_regime_override_fails_before_training_naming_the_regime(repo_root
         ("study.regimes.full.seeds=[1, 1]", r"distinct seeds"),
         ("study.regimes.full.grid={loss.contrast.weight: [1.0]}", r"loss\.contrast\.enabled: \[false, true\]"),
         ("study.regimes={'a b': {seeds: [0, 1]}}", r"regime names \['a b'\]"),
+        ("study.regimes={baselines: {seeds: [0, 1]}}", r"may not be named 'baselines'"),
     ],
 )
 def test_bad_study_settings_are_refused_by_name(repo_root: Path, override: str, message: str) -> None:
@@ -87,6 +102,45 @@ def test_each_arm_is_paired_with_the_host_of_its_seed(tmp_path: Path) -> None:
     assert "| full | contrast=on | 3 | +2.00 [−0.48, +4.48] | 2.48 | +0.83 [−0.24, +1.89] |" in text
     assert "- **full**, contrast=on: no detectable effect at this budget" in text
     assert "| full | contrast=on | 0.95 | 0.5 |" in text
+
+
+def test_each_run_gets_its_delta_m_vs_the_single_task_baselines() -> None:
+    def single(task: str, seed: int, value: float) -> ChildResult:
+        metric = "miou" if task == "semseg" else "rmse"
+        return ChildResult(task, "single-task", {}, {task: {metric: value}}, seed=seed)
+
+    # mean over the baseline seeds: semseg 40, depth 0.5
+    reference = baseline_reference([single("semseg", 0, 39.0), single("semseg", 1, 41.0), single("depth", 0, 0.5)])
+    assert reference == {"semseg": {"miou": 40.0}, "depth": {"rmse": 0.5}}
+
+    def run(setting: str, seed: int, miou: float, rmse: float, on: bool) -> ChildResult:
+        name = "contrast-on" if on else "contrast-off"
+        metrics = {"semseg": {"miou": miou}, "depth": {"rmse": rmse}}
+        return ChildResult(name, setting, {"loss.contrast.enabled": on}, metrics, seed=seed)
+
+    # the host: semseg 0 %, −4 %, +4 % off its baseline, depth on it: Δm 0, −2, +2
+    hosts = [run("contrast=off", s, 40.0 * (1 + d / 100), 0.5, False) for s, d in enumerate([0.0, -4.0, 4.0])]
+    # the arm: semseg as the host, depth 10 % better than its baseline: Δm 5, 3, 7
+    arms = [run("contrast=on", s, h.metrics["semseg"]["miou"], 0.45, True) for s, h in enumerate(hosts)]
+    out = regime_effects([*hosts, *arms], reference=reference)
+    host, arm = out["single_task"]["contrast=off"], out["single_task"]["contrast=on"]
+    assert host["diffs"] == pytest.approx([0.0, -2.0, 2.0]) and host["seeds"] == [0, 1, 2]
+    assert arm["diffs"] == pytest.approx([5.0, 3.0, 7.0]) and arm["mean"] == pytest.approx(5.0)
+    # sd 2, t(0.975, 2) · 2 / √3 = 4.9682
+    assert (arm["low"], arm["high"]) == (pytest.approx(5.0 - 4.9682, abs=1e-4), pytest.approx(5.0 + 4.9682, abs=1e-4))
+    assert "single_task" not in regime_effects([*hosts, *arms])  # no baselines, no such section
+
+    results = {
+        "name": "s",
+        "preamble": "P.",
+        "tasks": ["semseg", "depth"],
+        "regimes": {"half": out},
+        "baselines": {"seeds": [0, 1], "metrics": reference},
+    }
+    text = study_markdown(results)
+    assert "the mean over baseline seeds [0, 1])" in text
+    assert "| half | host | 3 | +0.00 [−4.97, +4.97] |" in text
+    assert "| half | host + regulariser (contrast=on) | 3 | +5.00 [+0.03, +9.97] |" in text
 
 
 def test_the_study_figure_has_one_row_per_regime_and_arm(tmp_path: Path) -> None:

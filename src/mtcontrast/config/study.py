@@ -3,7 +3,8 @@
 
 Each regime is a set of params overrides (the regime's data) and its own seeds; inside a regime the children are the
 Cartesian product of ``grid`` (as in ``ablation``: a child with the regulariser off is the host, trained once per
-seed) × the regime's seeds. The seeds live here, not in the top-level ``seeds``: the study is its own experiment
+seed) × the regime's seeds. With ``baselines``, the single-task baselines train once, on full labels, as the Δm
+reference of every regime. The seeds live here, not in the top-level ``seeds``: the study is its own experiment
 and needs more seeds in the full-label regime than ``dvc repro`` trains.
 """
 
@@ -57,6 +58,9 @@ def _default_regimes() -> dict[str, RegimeParams]:
 class StudyParams(Section):
     name: str = "study"  # <runs_dir>/<name>/<regime>/<child>/s<seed>/ and the MLflow parent run
     variant: str = "mtl_contrast"  # the tasks and host every child trains
+    # the single-task baselines (`baselines`, on `baseline_seeds`, full labels), trained once per study: every
+    # regime's Δm vs single-task (docs/study.md)
+    baselines: bool = True
     regimes: dict[str, RegimeParams] = Field(default_factory=_default_regimes, min_length=1)
     runs_dir: Path = Path("studies")
     out_dir: Path = Path("reports")  # <out_dir>/<name>.md, .json, .png (reports/figures is a DVC output)
@@ -71,4 +75,6 @@ class StudyParams(Section):
     @classmethod
     def _safe_regime_names(cls, value: dict[str, RegimeParams]) -> dict[str, RegimeParams]:
         check_folder_names(value, "regime names")
+        if "baselines" in value:
+            raise ValueError("a regime may not be named 'baselines': the study's single-task baselines use that folder")
         return value

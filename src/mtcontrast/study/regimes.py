@@ -6,7 +6,8 @@ A regime's children come from :func:`~mtcontrast.study.plan.plan_children` (the 
 with the regime's overrides and seeds, under ``<study.runs_dir>/<study.name>/<regime>/``. The host is the child
 with the regulariser off; every other child is an *arm*, compared with the host of its seed (both share the seed's
 initial weights, data order and annotation). Only t intervals over seeds are given here: they include training
-noise, which a bootstrap over val images cannot see (``report.effects``).
+noise, which a bootstrap over val images cannot see (``report.effects``). The single-task baselines
+(:func:`plan_baselines`, trained once on full labels) give every regime's host and arms a Δm vs single-task.
 """
 
 from __future__ import annotations
@@ -21,15 +22,18 @@ from typing import Any
 import numpy as np
 
 from mtcontrast.config import Params, apply_overrides
+from mtcontrast.config.data import PartialLabelsParams
 from mtcontrast.config.study import StudyParams
 from mtcontrast.metrics.delta_m import DELTA_M_METRICS
 from mtcontrast.report.convergence import TAIL
 from mtcontrast.report.results import LABEL, effect_entry
 from mtcontrast.study.plan import ChildPlan, ChildResult, plan_children
-from mtcontrast.study.summary import delta_m_vs_host, host_of, is_host
+from mtcontrast.study.summary import delta_m_or_nan, delta_m_vs_host, host_of, is_host
 
 # contrast diagnostics summarised per arm (history.jsonl keys): why an effect is there or not
 DIAGNOSTICS = ("active_frac", "d_ap", "d_an", "images_with_target_label", "images_without_target_label")
+BASELINES = "baselines"  # the folder (<runs_dir>/<name>/baselines/) and ``study.regime`` tag of the baselines
+BASELINE_SETTING = "single-task"
 
 
 def plan_study(base: Params, cfg: StudyParams) -> dict[str, list[ChildPlan]]:
@@ -42,6 +46,38 @@ def plan_study(base: Params, cfg: StudyParams) -> dict[str, list[ChildPlan]]:
         folder = Path(cfg.runs_dir) / cfg.name / name
         plans[name] = plan_children(params, cfg.variant, regime.grid, folder, section="study")
     return plans
+
+
+def plan_baselines(base: Params, cfg: StudyParams) -> list[ChildPlan]:
+    """The single-task baselines of ``base`` (section ``baselines``, on ``baseline_seeds``) with every training
+    label (``data.partial`` off, whatever ``base`` says) and no regime's overrides: the one Δm reference of every
+    regime, trained once per study under ``<runs_dir>/<name>/baselines/``. Empty when ``cfg.baselines`` is off."""
+    if not cfg.baselines:
+        return []
+    train = base.train.model_copy(update={"runs_dir": Path(cfg.runs_dir) / cfg.name / BASELINES})
+    data = base.data.model_copy(update={"partial": PartialLabelsParams()})
+    params = base.model_copy(update={"train": train, "data": data})
+    return [
+        ChildPlan(name, BASELINE_SETTING, {}, params.at_seed(seed), seed)
+        for name in base.baselines
+        for seed in base.baseline_seeds
+    ]
+
+
+def baseline_reference(children: Sequence[ChildResult]) -> dict[str, dict[str, float]]:
+    """``{task: {metric: mean over the baseline seeds}}`` from the single-task baseline children."""
+    per_task: dict[str, list[Mapping[str, float]]] = {}
+    for child in children:
+        for task, metrics in child.metrics.items():
+            per_task.setdefault(task, []).append(metrics)
+    return {t: {m: float(np.mean([x[m] for x in runs])) for m in runs[0]} for t, runs in per_task.items()}
+
+
+def _vs_single_task(members: Sequence[ChildResult], reference: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
+    """Δm vs single-task of each member (one per seed), with mean and 95 % t interval over the seeds."""
+    dms = [delta_m_or_nan(c.metrics, reference) for c in members]
+    entry = effect_entry("Δm vs single-task", dms, [0.0] * len(dms), True, None, digits=2)
+    return {"seeds": [c.seed for c in members], **entry}
 
 
 def _tail_means(history: Path) -> dict[str, float]:
@@ -59,13 +95,26 @@ def _tail_means(history: Path) -> dict[str, float]:
     return out
 
 
-def regime_effects(children: Sequence[ChildResult], histories: Mapping[str, Path] | None = None) -> dict[str, Any]:
+def regime_effects(
+    children: Sequence[ChildResult],
+    histories: Mapping[str, Path] | None = None,
+    reference: Mapping[str, Mapping[str, float]] | None = None,
+) -> dict[str, Any]:
     """Per arm of one regime (keyed by its setting label): the paired effect (arm − host of the same seed) on each
     task's primary metric and on Δm vs host, with mean, 95 % t interval, half-width and verdict; the host's means;
-    and, with ``histories`` (:attr:`ChildResult.key` → history.jsonl), the arm's contrast diagnostics."""
+    with ``histories`` (:attr:`ChildResult.key` → history.jsonl), the arm's contrast diagnostics; with
+    ``reference`` (:func:`baseline_reference`), ``single_task``: the host's and each arm's Δm vs single-task."""
     hosts = {c.seed: c for c in children if is_host(c)}
     arms = list(dict.fromkeys(c.setting for c in children if not is_host(c)))
     out: dict[str, Any] = {"host": {}, "arms": {}}
+    if reference:
+        settings = [next(c.setting for c in children if is_host(c))] if hosts else []
+        out["single_task"] = {
+            setting: _vs_single_task(
+                sorted((c for c in children if c.setting == setting), key=lambda c: c.seed), reference
+            )
+            for setting in [*settings, *arms]
+        }
     if hosts:
         first = next(iter(hosts.values()))
         out["host"] = {
@@ -144,6 +193,27 @@ def study_markdown(results: Mapping[str, Any]) -> str:
     for regime, entry in results["regimes"].items():
         for arm, a in entry["arms"].items():
             lines.append(f"- **{regime}**, {arm}: {a['verdict']}")
+    single = [
+        (r, setting, e)
+        for r, entry in results["regimes"].items()
+        for setting, e in entry.get("single_task", {}).items()
+    ]
+    if single:
+        ref = results.get("baselines", {})
+        lines += [
+            "",
+            "Δm vs the single-task baselines (one model per task, every training frame and label, the mean over "
+            f"baseline seeds {ref.get('seeds', [])}): what multi-task learning costs or gains in each regime, for the "
+            "host and each arm, with a 95 % t interval over the regime's seeds.",
+            "",
+            "| regime | run | seeds | Δm vs single-task [95 % CI] |",
+            "|---|---|---|---|",
+        ]
+        for regime, setting, e in single:
+            run = "host" if setting == "contrast=off" else f"host + regulariser ({setting})"
+            lines.append(
+                f"| {regime} | {run} | {len(e['seeds'])} | {_signed(e['mean'])} [{_signed(e['low'])}, {_signed(e['high'])}] |"
+            )
     diag = [
         (r, arm, a["diagnostics"])
         for r, e in results["regimes"].items()
@@ -191,6 +261,8 @@ def effect_rows(results: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 def _preamble(params: Params, regimes: dict[str, Any]) -> str:
     c = params.loss.contrast
     seeds = "; ".join(f"{name}: seeds {r.seeds}" for name, r in regimes.items())
+    if params.study.baselines:
+        seeds += f"; single-task baselines: seeds {params.baseline_seeds}, full labels"
     return (
         f"Variant `{params.study.variant}` (host `{params.model.host}`, encoder `{params.model.encoder.name}`) on "
         f"`{params.data.name}` (scenes seed {params.scenes.seed}), {params.train.iterations} iterations × batch "
@@ -202,14 +274,19 @@ def _preamble(params: Params, regimes: dict[str, Any]) -> str:
 
 
 def write_study(
-    params: Params, finished: dict[str, list[ChildResult]], histories: dict[str, dict[str, Path]]
+    params: Params,
+    finished: dict[str, list[ChildResult]],
+    histories: dict[str, dict[str, Path]],
+    baselines: Sequence[ChildResult] = (),
 ) -> dict[str, Path]:
     """``<out_dir>/<name>.json`` and ``.md`` (temp name, then rename) and the figure ``<out_dir>/<name>.png`` (not
-    in ``reports/figures``, a DVC output). ``histories``: per regime, each child's history.jsonl (diagnostics)."""
+    in ``reports/figures``, a DVC output). ``histories``: per regime, each child's history.jsonl (diagnostics);
+    ``baselines``: the finished single-task baselines (:func:`plan_baselines`), the Δm vs single-task reference."""
     from mtcontrast.report.figures import study_plot
 
     cfg = params.study
-    regimes = {r: regime_effects(children, histories.get(r)) for r, children in finished.items()}
+    reference = baseline_reference(baselines)
+    regimes = {r: regime_effects(children, histories.get(r), reference) for r, children in finished.items()}
     first = next((c for children in finished.values() for c in children), None)
     results = {
         "name": cfg.name,
@@ -217,6 +294,8 @@ def write_study(
         "tasks": list(first.metrics) if first else [],
         "regimes": regimes,
     }
+    if reference:
+        results["baselines"] = {"seeds": sorted({c.seed for c in baselines}), "metrics": reference}
     out = Path(cfg.out_dir)
     paths = {
         "json": out / f"{cfg.name}.json",

@@ -46,13 +46,18 @@ def host_of(child: ChildResult, children: Sequence[ChildResult]) -> ChildResult 
     return None
 
 
-def delta_m_vs_host(child: ChildResult, host: ChildResult) -> float:
-    """Δm (%) of ``child`` against ``host``; NaN where it is undefined (a host metric of 0, e.g. the mIoU of an
-    untrained run), so a summary says "no interval" instead of failing after every child has trained."""
+def delta_m_or_nan(metrics: Mapping[str, Mapping[str, float]], reference: Mapping[str, Mapping[str, float]]) -> float:
+    """Δm (%) of ``metrics`` against ``reference``; NaN where it is undefined (a reference metric of 0, e.g. the
+    mIoU of an untrained run), so a summary says "no interval" instead of failing after every child has trained."""
     try:
-        return delta_m(child.metrics, host.metrics)
+        return delta_m(metrics, reference)
     except ValueError:
         return math.nan
+
+
+def delta_m_vs_host(child: ChildResult, host: ChildResult) -> float:
+    """Δm (%) of ``child`` against ``host`` (:func:`delta_m_or_nan`)."""
+    return delta_m_or_nan(child.metrics, host.metrics)
 
 
 def child_table(children: Sequence[ChildResult]) -> pd.DataFrame:
