@@ -347,9 +347,8 @@ def _json_attr(attrs: Mapping[str, Any], key: str, path: Path) -> Any:
         ) from None
 
 
-CACHE_BYTES = (
-    256 * 2**20
-)  # samples kept in memory per PreparedSplit and process (the CPU benchmark's train split: ~3 MiB)
+# samples kept in memory per PreparedSplit and process (the CPU benchmark's whole train split: ~3 MiB)
+CACHE_BYTES = 256 * 2**20
 
 
 class PreparedSplit:
