@@ -122,6 +122,9 @@ def test_a_recipe_holds_only_what_can_change_its_variant(repo_root: Path) -> Non
     assert changed("model.host=padnet") == {"mtl", "mtl_contrast"}  # the baselines keep their own host
     assert changed("baselines.depth.host=padnet") == {"depth"} and changed("variants.mtl.host=padnet") == {"mtl"}
     assert changed("baseline_seeds=[0, 1]") == set()  # which seeds the baselines train on changes no run
+    # the ablation's and the study's grids and regimes plan other runs; editing them retrains none of these
+    assert changed("ablation.grid={loss.contrast.weight: [0.1]}", "study.baselines=false") == set()
+    assert changed("study.regimes.full.seeds=[0, 1, 2, 3, 4, 5, 6, 7]") == set()
     assert variant_recipe(base, "semseg")["loss"]["contrast"] == {"enabled": False}
     # a run's recipe holds its own seed only: the seed list can grow without changing any existing run
     assert variant_recipe(base, "mtl", 1)["seeds"] == [1]

@@ -376,7 +376,7 @@ def apply_overrides(base: Params, overrides: Mapping[str, Any], source: str = "o
 # Sections that do not change what a training computes (evaluation, other runs, the raw scenes, study grids) and
 # train keys that only change how fast it runs.
 # `seeds` stays: a run's recipe holds its own seed (and `baseline_seeds`, narrowed to the same, adds nothing).
-_NOT_RECIPE = ("eval", "baselines", "variants", "scenes", "ablation", "baseline_seeds")
+_NOT_RECIPE = ("eval", "baselines", "variants", "scenes", "ablation", "study", "baseline_seeds")
 _NOT_RECIPE_TRAIN = ("threads", "log_every", "checkpoint_every", "val_evals", "val_edge_threshold_step")
 
 
