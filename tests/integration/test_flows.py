@@ -399,6 +399,7 @@ def test_study_flow_pairs_each_arm_with_its_seeds_host_and_nests_every_child(
     assert load_params(baseline / "params.yaml").data.partial.images == 1.0  # full labels, whatever the regime
     markdown = Path(paths["markdown"]).read_text()
     assert markdown.startswith("# The regulariser per data regime (study `tiny_study`)\n")
+    assert "half: seeds [0, 1]; single-task baselines: seeds [0], full labels." in markdown
     assert "| half | contrast=on | 2 |" in markdown and "- **half**, contrast=on: " in markdown
     assert "| half | host | 2 |" in markdown and "| half | host + regulariser (contrast=on) | 2 |" in markdown
     assert Path(paths["figure"]).stat().st_size > 10_000 and paths["figure"] == "reports/tiny_study.png"

@@ -143,6 +143,19 @@ def test_each_run_gets_its_delta_m_vs_the_single_task_baselines() -> None:
     assert "| half | host + regulariser (contrast=on) | 3 | +5.00 [+0.03, +9.97] |" in text
 
 
+def test_the_report_names_only_the_regimes_that_ran(repo_root: Path, tmp_path: Path) -> None:
+    from mtcontrast.study.regimes import write_study
+
+    params = load_params(repo_root / "params.yaml", [f"study.out_dir={tmp_path}"])
+    children = [_child("contrast=off", s, 40.0, on=False) for s in range(2)] + [
+        _child("contrast=on", s, 40.4) for s in range(2)
+    ]
+    paths = write_study(params, {"full": children}, {})  # `--regime full`: quarter and half_labels did not run
+    text = paths["markdown"].read_text()
+    assert "full: seeds [0, 1, 2, 3, 4, 5]; single-task baselines: seeds [0], full labels." in text
+    assert "quarter" not in text and "half_labels" not in text
+
+
 def test_the_study_figure_has_one_row_per_regime_and_arm(tmp_path: Path) -> None:
     from mtcontrast.report.figures import study_plot
     from mtcontrast.study.regimes import effect_rows

@@ -290,7 +290,7 @@ def write_study(
     first = next((c for children in finished.values() for c in children), None)
     results = {
         "name": cfg.name,
-        "preamble": _preamble(params, cfg.regimes),
+        "preamble": _preamble(params, {r: cfg.regimes[r] for r in finished if r in cfg.regimes}),  # those that ran
         "tasks": list(first.metrics) if first else [],
         "regimes": regimes,
     }
