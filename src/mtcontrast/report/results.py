@@ -85,11 +85,16 @@ def baseline_reference(
     if by_seed.get(seed):
         return [seed], by_seed[seed]
     used = [s for s in params.baseline_seeds if by_seed.get(s)]
+    return used, mean_baselines(by_seed, used)
+
+
+def mean_baselines(by_seed: dict[int, dict[str, dict[str, float]]], seeds: list[int]) -> dict[str, dict[str, float]]:
+    """``{task: {metric: mean over those of ``seeds`` that have the task}}`` of per-seed single-task baselines."""
     mean: dict[str, dict[str, float]] = {}
-    for task in dict.fromkeys(t for s in used for t in by_seed[s]):
-        runs = [by_seed[s][task] for s in used if task in by_seed[s]]
+    for task in dict.fromkeys(t for s in seeds for t in by_seed[s]):
+        runs = [by_seed[s][task] for s in seeds if task in by_seed[s]]
         mean[task] = {m: float(np.mean([r[m] for r in runs])) for m in runs[0]}
-    return used, mean
+    return mean
 
 
 def _contrast_pairs(params: Params) -> list[tuple[str, str]]:

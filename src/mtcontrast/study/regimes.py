@@ -26,7 +26,7 @@ from mtcontrast.config.data import PartialLabelsParams
 from mtcontrast.config.study import StudyParams
 from mtcontrast.metrics.delta_m import DELTA_M_METRICS
 from mtcontrast.report.convergence import TAIL
-from mtcontrast.report.results import LABEL, effect_entry
+from mtcontrast.report.results import LABEL, effect_entry, mean_baselines
 from mtcontrast.study.plan import ChildPlan, ChildResult, plan_children
 from mtcontrast.study.summary import delta_m_or_nan, delta_m_vs_host, host_of, is_host
 
@@ -65,12 +65,12 @@ def plan_baselines(base: Params, cfg: StudyParams) -> list[ChildPlan]:
 
 
 def baseline_reference(children: Sequence[ChildResult]) -> dict[str, dict[str, float]]:
-    """``{task: {metric: mean over the baseline seeds}}`` from the single-task baseline children."""
-    per_task: dict[str, list[Mapping[str, float]]] = {}
+    """``{task: {metric: mean over the baseline seeds}}`` from the single-task baseline children (the rule of
+    ``reports/results.md`` for a seed without baselines of its own: :func:`~mtcontrast.report.results.mean_baselines`)."""
+    by_seed: dict[int, dict[str, dict[str, float]]] = {}
     for child in children:
-        for task, metrics in child.metrics.items():
-            per_task.setdefault(task, []).append(metrics)
-    return {t: {m: float(np.mean([x[m] for x in runs])) for m in runs[0]} for t, runs in per_task.items()}
+        by_seed.setdefault(child.seed, {}).update(child.metrics)
+    return mean_baselines(by_seed, sorted(by_seed))
 
 
 def _vs_single_task(members: Sequence[ChildResult], reference: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
