@@ -3,6 +3,7 @@ handling of undrawn projectors, the tap point, and the light import (docs/regula
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mtcontrast.config import ContrastParams, load_params, resolve_variant
 from mtcontrast.regularizer import ContrastOptions, CrossTaskContrast, ProjectionHead
@@ -161,13 +163,59 @@ def test_masked_samples_take_no_part_in_batchnorm_and_get_no_gradient() -> None:
 def test_masked_batch_norm_equals_batchnorm1d_when_all_rows_are_valid() -> None:
     torch.manual_seed(0)
     head = ProjectionHead(6, 3).train()
+    ref_head = copy.deepcopy(head)
     x = torch.randn(20, 6)
-    ref = head(x)
+    ref = F.normalize(ref_head[3](torch.relu(ref_head[1](ref_head[0](x)))), dim=-1)  # nn.BatchNorm1d itself
     masked = head(x, torch.ones(20, dtype=torch.bool))
     assert torch.allclose(ref, masked, atol=1e-5)
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        assert torch.allclose(getattr(head[1], name).float(), getattr(ref_head[1], name).float(), atol=1e-6), name
+    head.eval(), ref_head.eval()  # eval mode: the running statistics
+    assert torch.allclose(head(x), F.normalize(ref_head[3](torch.relu(ref_head[1](ref_head[0](x)))), dim=-1), atol=1e-5)
+    head.train()
     sub = head(x[:12], None)
     part = head(x, torch.arange(20) < 12)[:12]
     assert torch.allclose(sub, part, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"kind": "infonce", "negatives": 4},
+        {"kind": "supcon"},
+        {"mining": "semihard"},
+        {"pool": "batch", "projector": "target"},
+        {"align": "full_res", "projector": "none"},
+    ],
+    ids=["triplet", "infonce", "supcon", "semihard", "pool-batch", "full-res"],
+)
+def test_pairs_sampled_and_embedded_together_give_what_each_pair_gives_alone(options: dict) -> None:
+    """A step's pairs are sampled in stacked passes (one per label rule) and embedded in one batched projector call.
+    Each pair must still draw its own pixels and get its own BatchNorm statistics: the loss, every pair's loss, the
+    diagnostics, every gradient and the running statistics equal those of the pairs run one by one."""
+    opts = {"source_mode": "all", "anchors_per_image": 6, "proj_dim": 16, "projector": "pair", **options}
+    base = CrossTaskContrast(KINDS, dict.fromkeys(KINDS, 8), stride=4, seed=3, **opts)
+    results = []
+    for grouped in (True, False):
+        reg = copy.deepcopy(base)
+        reg.group_pairs = grouped
+        draws: list[int] = []
+        draw = reg._draw
+        reg._draw = lambda group, jobs, draws=draws, draw=draw: draws.append(len(group)) or draw(group, jobs)  # type: ignore[method-assign]
+        feats = plain_feats()
+        out = reg(feats, plain_batch(), step=5)
+        out.loss.backward()
+        buffers = [b.clone() for n, b in reg.named_buffers() if "running" in n]
+        grads = [f.grad for f in feats.values()] + [q.grad for q in reg.parameters() if q.grad is not None]
+        results.append((out.loss.detach(), out.pair_losses, out.stats, grads, buffers, draws))
+    (loss_g, pairs_g, stats_g, grads_g, buf_g, draws_g), (loss_a, pairs_a, stats_a, grads_a, buf_a, draws_a) = results
+    assert draws_a == [1] * 12 and sorted(draws_g) == [3, 3, 6]  # 12 pairs; rules: classes (seg, bnd), depth, normals
+    assert loss_g.item() > 0 and torch.allclose(loss_g, loss_a, atol=1e-6)
+    assert pairs_g.keys() == pairs_a.keys() and all(torch.allclose(pairs_g[k], pairs_a[k], atol=1e-6) for k in pairs_a)
+    assert stats_g.keys() == stats_a.keys() and all(stats_g[k] == pytest.approx(stats_a[k], abs=1e-5) for k in stats_a)
+    assert len(grads_g) == len(grads_a) and all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads_g, grads_a))
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(buf_g, buf_a))
 
 
 # ---------------------------------------------------------------------------------------------- autocast

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from mtcontrast.config import ContrastParams, ParamsError, load_params
 from mtcontrast.regularizer import (
+    ProjectionHead,
     ProjectorBank,
     SourceCriterion,
     SourceSelector,
@@ -18,7 +19,7 @@ from mtcontrast.regularizer import (
     labels_full_res,
     labels_on_grid,
 )
-from mtcontrast.regularizer.criteria import fibonacci_sphere
+from mtcontrast.regularizer.criteria import fibonacci_sphere, normal_angle_deg
 from mtcontrast.regularizer.grid import GridLabels, infer_stride
 from mtcontrast.regularizer.objectives import info_nce, sup_con, triplet
 from mtcontrast.regularizer.sampling import (
@@ -188,6 +189,16 @@ def test_normals_angle_rule() -> None:
     assert pos[0, 0].tolist() == [True, False, False, False, False]
     assert neg[0, 0].tolist() == [False, False, True, True, True]
 
+    # relation compares cosines; it must agree with the angle δ of docs/method.md §3.5 (normal_angle_deg)
+    g = torch.Generator().manual_seed(0)
+    y_a = F.normalize(torch.randn(4, 50, 3, generator=g), dim=-1)
+    y_q = F.normalize(y_a.unsqueeze(2) + 0.6 * torch.randn(4, 50, 64, 3, generator=g), dim=-1)
+    pos, neg = crit.relation(y_a, y_q, torch.ones(4, 50, 64, dtype=torch.bool))
+    angle = normal_angle_deg(y_a.unsqueeze(2), y_q)
+    clear = ((angle - 11.25).abs() > 1e-3) & ((angle - 30.0).abs() > 1e-3)
+    assert pos.any() and neg.any() and (~pos & ~neg).any()
+    assert torch.equal(pos[clear], (angle <= 11.25)[clear]) and torch.equal(neg[clear], (angle >= 30.0)[clear])
+
 
 def test_normals_clusters_map_each_centroid_to_itself() -> None:
     c = fibonacci_sphere(40)
@@ -248,23 +259,43 @@ def test_candidates_exclude_the_anchor_and_invalid_cells() -> None:
 
 def test_pick_respects_mask_and_score() -> None:
     mask = torch.tensor([[False, True, False, True], [False, False, False, False]])
-    draws = pick(mask, 1, gen())
+    draws = pick(mask, 1)
     assert draws.idx[0, 0].item() in (1, 3) and draws.ok.tolist() == [[True], [False]]
     score = torch.tensor([[5.0, 1.0, 9.0, 2.0], [0.0, 0.0, 0.0, 0.0]])
-    assert pick(mask, 1, gen(), score=score).idx[0, 0].item() == 3
+    assert pick(mask, 1, score=score).idx[0, 0].item() == 3
+
+
+def test_the_first_qualifying_candidate_is_a_uniform_draw_from_the_qualifying_set() -> None:
+    """Candidates are independent uniform draws, so the first positive (and the first negative) of each pool is
+    uniform over P(a) (N(a)), as a random choice among the pool's positives would be: no random numbers needed."""
+    valid = torch.ones(1, 10, dtype=torch.bool)
+    anchors = torch.zeros(1, 20000, dtype=torch.long)
+    cand = draw_candidates(valid, anchors, 8, gen())
+    positive = cand.ok & (cand.idx <= 3)  # P(a) = {1, 2, 3}; the anchor 0 is never a candidate
+    first = pick(positive, 1)
+    chosen = cand.idx.gather(-1, first.idx)[first.ok]
+    share = torch.bincount(chosen, minlength=10).float() / chosen.numel()
+    assert first.ok.float().mean() > 0.9 and share[[0, *range(4, 10)]].sum() == 0
+    assert torch.allclose(share[1:4], torch.full((3,), 1 / 3), atol=0.02)  # sd of a share ≈ 0.0035
+    negatives = pick(cand.ok & (cand.idx > 3), 3)  # the first three negatives: distinct slots, each uniform
+    picked = cand.idx.gather(-1, negatives.idx)[negatives.ok]
+    assert ((negatives.idx[..., 0] < negatives.idx[..., 1]) | ~negatives.ok[..., 1]).all()  # in draw order
+    assert torch.allclose(
+        torch.bincount(picked, minlength=10)[4:].float() / picked.numel(), torch.full((6,), 1 / 6), atol=0.02
+    )
 
 
 def test_mining_picks_hard_and_semihard_candidates() -> None:
     pos = torch.tensor([[[True, True, False, False, False, False]]])
     neg = torch.tensor([[[False, False, True, True, True, False]]])
     dist = torch.tensor([[[0.2, 0.9, 0.5, 1.2, 1.6, 0.0]]])
-    p, n = mine(pos, neg, dist, "hard", 0.5, gen())
+    p, n = mine(pos, neg, dist, "hard", 0.5)
     assert p.idx.item() == 1 and n.idx.item() == 2  # farthest positive, closest negative
-    for seed in range(5):
-        p, n = mine(pos, neg, dist, "semihard", 0.5, gen(seed))
+    for first in (0, 1):  # the first positive; then the first negative in its band
+        p, n = mine(pos & (torch.arange(6) >= first), neg, dist, "semihard", 0.5)
         band = {0: {2}, 1: {3}}[p.idx.item()]  # d_ap = 0.2 → (0.2, 0.7); d_ap = 0.9 → (0.9, 1.4)
-        assert n.idx.item() in band and n.ok.all()
-    p, n = mine(pos, neg, dist, "semihard", 0.05, gen())  # empty band → the hardest negative
+        assert p.idx.item() == first and n.idx.item() in band and n.ok.all()
+    p, n = mine(pos, neg, dist, "semihard", 0.05)  # empty band → the hardest negative
     assert n.idx.item() == 2
 
 
@@ -346,6 +377,40 @@ def test_projector_counts() -> None:
     head = ProjectorBank("pair", [("semseg", "depth")], {"semseg": 8}, 4).heads["semseg_from_depth"]
     out = head(torch.randn(10, 8))
     assert out.shape == (10, 4) and torch.allclose(out.norm(dim=-1), torch.ones(10))
+
+
+@pytest.mark.parametrize("condition", [None, 1e6])
+def test_compact_embedding_has_the_full_embeddings_dot_products_and_gradients(condition: float | None) -> None:
+    """The loss sees only dot products, so the (C+1)-dim isometric copy must give the D-dim embedding's Gram
+    matrix and the same gradients for inputs and every projector weight; it is only used when D > C + 1. Trained
+    heads drift towards ill-conditioned [W₂ | b₂] (condition ~200 after 400 steps of `make run`), so the QR's
+    backward is also checked at a condition number of 10⁶."""
+    torch.manual_seed(0)
+    head = ProjectionHead(8, 32).train()
+    if condition is not None:
+        with torch.no_grad():
+            u, _, vh = torch.linalg.svd(torch.cat((head[3].weight, head[3].bias.unsqueeze(1)), 1), full_matrices=False)
+            w = u @ torch.diag(torch.logspace(0, -math.log10(condition), 9)) @ vh
+            head[3].weight.copy_(w[:, :-1])
+            head[3].bias.copy_(w[:, -1])
+    x = torch.randn(40, 8, dtype=torch.float64).float().requires_grad_(True)
+    valid = torch.arange(40) % 7 != 0
+    target = torch.randn(40, 40)
+    grads = []
+    for embed in (head, head.compact):
+        head.zero_grad()
+        x.grad = None
+        z = embed(x, valid)
+        gram = z @ z.T
+        (gram * target).sum().backward()
+        grads.append((z.shape[1], gram.detach(), x.grad.clone(), [q.grad.clone() for q in head.parameters()]))
+    (d_full, gram_full, gx_full, gp_full), (d_compact, gram_compact, gx_compact, gp_compact) = grads
+    assert (d_full, d_compact) == (32, 9)
+    assert torch.allclose(gram_compact, gram_full, atol=1e-5)
+    assert torch.allclose(gx_compact, gx_full, atol=1e-5)
+    assert all((a - b).norm() <= 1e-5 * b.norm() for a, b in zip(gp_compact, gp_full))  # 2e-6 at condition 10⁶
+    narrow = ProjectionHead(8, 9)  # D ≤ C + 1: nothing to gain, the head's own output
+    assert torch.equal(narrow.compact(x), narrow(x))
 
 
 def test_bilinear_read_matches_grid_sample() -> None:

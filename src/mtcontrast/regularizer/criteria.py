@@ -98,6 +98,11 @@ class SourceCriterion:
     def relation(self, y_a: Tensor, y_q: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """Boolean positive and negative masks of candidates ``y_q`` for anchors ``y_a`` (pairs outside ``mask``
         are neither). ``y_a``: R×A(×3), ``y_q``: R×A×Q(×3), ``mask``: R×A×Q."""
+        if self.rule == "angle":  # unit normals: angle ≤ τ ⟺ cos ≥ cos τ; a dot product, not an atan2 per pair
+            cos = (y_a.unsqueeze(2) * y_q).sum(-1)
+            lo, hi = (math.cos(math.radians(t)) for t in self.tau)
+            pos = mask & (cos >= lo)
+            return pos, mask & (cos <= hi) & ~pos
         delta = self.distance(y_a.unsqueeze(2), y_q)
         tau_pos, tau_neg = self.thresholds(delta, mask)
         pos = mask & (delta <= tau_pos)

@@ -66,11 +66,44 @@ class ContrastOutput(LazyStats):
 
 
 @dataclass
-class _PairResult:
+class _Job:
+    """One (target, source) pair of a step: the target's feature map, the source's labels on its grid (images
+    that this source does not supervise for this target masked out) and the pair's own generator."""
+
+    target: str
+    source: str
+    feat: Tensor
+    labels: GridLabels
+    gen: torch.Generator
+
+
+Finish = Callable[[list[Tensor]], tuple[objectives.Terms, Tensor, Tensor | None]]
+
+
+@dataclass
+class _Draw:
+    """The sampled pixels of a group of pairs, stacked along the rows (pair k of ``jobs`` owns the k-th of equal
+    consecutive blocks; a row is one image, or a pair's batch with ``pool: batch``, of ``row_length`` positions).
+    ``roles``: row-local indices to embed (R×…), ``valid``: which of them enter BatchNorm statistics, ``finish``:
+    their embeddings → per-anchor terms (R×…), the triplet mask and (triplet loss) the active-hinge mask."""
+
+    jobs: list[int]
+    row_length: int
+    roles: list[Tensor]
+    valid: list[Tensor]
+    finish: Finish
+
+
+@dataclass
+class _GroupResult:
+    """Per pair of a group (G): the mean loss over its valid triplets and their count; the detached terms and masks
+    (R×…) stay for the lazy diagnostics."""
+
+    jobs: list[int]
     loss: Tensor
     count: Tensor
-    d_ap_sum: Tensor
-    d_an_sum: Tensor
+    terms: objectives.Terms
+    ok: Tensor
     active: Tensor | None  # triplets with a non-zero hinge (triplet loss only)
 
 
@@ -128,7 +161,8 @@ class CrossTaskContrast(nn.Module):
     is ambiguous. ``seed``: seeds the per-step draws. ``ddp``: keep every projector in the graph with a zero
     gradient (for DistributedDataParallel without ``find_unused_parameters``; call :meth:`drop_unselected_grads`
     after backward). ``options``: plain values of :class:`ContrastOptions` by name (λ is ``weight``), or one
-    ``options=ContrastOptions(...)``.
+    ``options=ContrastOptions(...)``. ``group_pairs`` (attribute, default True): sample and embed the pairs of a
+    step in stacked passes; False runs each pair alone (the same draws; a reference for tests).
     """
 
     def __init__(
@@ -181,6 +215,7 @@ class CrossTaskContrast(nn.Module):
         self.feat_channels = {t: int(channels[t]) for t in self.targets}
         self.projectors = ProjectorBank(opts.projector, self.selector.pairs(), self.feat_channels, opts.proj_dim)
         self._selected: set[str] = set(self.projectors.heads.keys())
+        self.group_pairs = True
 
     @classmethod
     def from_params(
@@ -248,56 +283,74 @@ class CrossTaskContrast(nn.Module):
             cache[key] = self.criteria[source].encode(grid)
         return cache[key]
 
-    def _embed(
-        self,
-        feat: Tensor,
-        target: str,
-        source: str,
-        labels: GridLabels,
-        indices: list[Tensor],
-        valid: list[Tensor],
-        cache: dict,
-    ) -> list[Tensor]:
-        """Unit float32 embeddings (idx.shape × D) at row-local indices (R×…, a row is an image, or the batch for
-        ``pool: batch``): the feature vectors there are gathered (grid) or bilinearly read (full_res) and projected
-        in one call; ``valid`` (same shapes) marks the rows whose BatchNorm statistics count."""
-        R = indices[0].shape[0]
+    def _points(self, job: _Job, local: Tensor, row_length: int, cache: dict) -> Tensor:
+        """The target's feature vectors (N×C) at row-local indices (R×n, a row is an image, or the batch for
+        ``pool: batch``): gathered on the grid, or read bilinearly at label pixels (full_res)."""
+        feat = job.feat
+        R, n = local.shape
         B, C = feat.shape[:2]
-        sizes = [i[0].numel() for i in indices]
-        local = torch.cat([i.reshape(R, -1) for i in indices], dim=1)  # R×n
-        ok = torch.cat([v.expand_as(i).reshape(R, -1) for v, i in zip(valid, indices)], dim=1).reshape(-1)
         if self.options.align == "grid" and R == B and feat.device.type == "cpu":
             # per image, straight from the B×C×P map: no transposed copy of the whole map (and of its gradient);
             # gather's CPU backward (scatter_add along the last dim) adds each slice in index order: deterministic
-            n = local.shape[1]
             points = feat.reshape(B, C, -1).gather(2, local.unsqueeze(1).expand(B, C, n)).transpose(1, 2)
-            points = points.reshape(B * n, C)
-        else:
-            offset = torch.arange(R, device=local.device).view(R, 1) * (labels.valid.numel() // R)  # row length L
-            flat = (local + offset).reshape(-1)  # flat index into B·P
-            if self.options.align == "grid":
-                if target not in cache:  # B·h·w × C view of the map, shared by every pair of this target
-                    cache[target] = feat.flatten(2).transpose(1, 2).reshape(-1, C)
-                points = rows(cache[target], flat)
-            else:
-                stride = infer_stride(labels.size, tuple(feat.shape[-2:]), self.feat_stride)
-                points = bilinear_read(feat, flat, labels.size, stride)  # N×C
-        z = self.projectors(points, target, source, ok).view(R, local.shape[1], -1)
-        return [part.reshape(*i.shape, -1) for part, i in zip(z.split(sizes, dim=1), indices)]
+            return points.reshape(B * n, C)
+        offset = torch.arange(R, device=local.device).view(R, 1) * row_length
+        flat = (local + offset).reshape(-1)  # flat index into B·P
+        if self.options.align == "grid":
+            if job.target not in cache:  # B·h·w × C view of the map, shared by every pair of this target
+                cache[job.target] = feat.flatten(2).transpose(1, 2).reshape(-1, C)
+            return rows(cache[job.target], flat)
+        stride = infer_stride(job.labels.size, tuple(feat.shape[-2:]), self.feat_stride)
+        return bilinear_read(feat, flat, job.labels.size, stride)
 
-    # ------------------------------------------------------------------ one (target, source) pair
-    def _pair(
-        self, feat: Tensor, target: str, source: str, labels: GridLabels, gen: torch.Generator, cache: dict
-    ) -> _PairResult:
+    def _embed(self, jobs: list[_Job], draws: list[_Draw]) -> list[list[Tensor]]:
+        """Unit float32 embeddings (each role's shape × D) for every group, projected in one batched call per
+        feature shape; each pair's BatchNorm statistics come from its own valid rows only, and running statistics
+        are updated in the pairs' order, as when each pair runs alone."""
+        vectors: list[Tensor] = [jobs[0].feat] * len(jobs)  # placeholders, all replaced: one entry per job
+        valid: list[Tensor] = [jobs[0].feat] * len(jobs)
+        widths = []
+        cache: dict = {}
+        for d in draws:
+            R = d.roles[0].shape[0]
+            local = torch.cat([i.reshape(R, -1) for i in d.roles], dim=1)  # R×n
+            ok = torch.cat([v.expand_as(i).reshape(R, -1) for v, i in zip(d.valid, d.roles)], dim=1)
+            block = R // len(d.jobs)
+            for j, loc, k in zip(d.jobs, local.split(block), ok.split(block)):
+                vectors[j] = self._points(jobs[j], loc, d.row_length, cache)
+                valid[j] = k.reshape(-1)
+            widths.append((R, local.shape[1]))
+        z = self.projectors.embed(vectors, [(job.target, job.source) for job in jobs], valid)
+        out = []
+        for d, (R, n) in zip(draws, widths):
+            zd = (z[d.jobs[0]] if len(d.jobs) == 1 else torch.cat([z[j] for j in d.jobs])).view(R, n, -1)
+            sizes = [i[0].numel() for i in d.roles]
+            out.append([part.reshape(*i.shape, -1) for part, i in zip(zd.split(sizes, dim=1), d.roles)])
+        return out
+
+    # ------------------------------------------------------------------ a group of (target, source) pairs
+    def _draw(self, group: list[_Job], jobs: list[int]) -> _Draw:
+        """Anchors, positives and negatives for pairs whose sources share a label rule and grid, rows stacked;
+        every pair draws from its own generator, so it samples the same pixels alone or in a group."""
         p = self.options
-        crit = self.criteria[source]
-        B, P = labels.valid.shape
+        crit = self.criteria[group[0].source]
+        gen: sampling.Generators = group[0].gen if len(group) == 1 else [j.gen for j in group]
+        labels = group[0].labels
+        if len(group) > 1:
+            labels = replace(
+                labels,
+                values=torch.cat([j.labels.values for j in group]),
+                valid=torch.cat([j.labels.valid for j in group]),
+            )
+        G = len(group)
+        B, P = group[0].labels.valid.shape
         anchors, a_ok = sampling.draw_anchors(sampling.strata(labels, p.balance), p.anchors_per_image, gen)
         values, valid = labels.values, labels.valid
-        if p.pool == "batch":  # one row over the batch; anchors keep their per-image quota
-            anchors = (anchors + torch.arange(B, device=anchors.device).unsqueeze(1) * P).reshape(1, -1)
-            a_ok = a_ok.reshape(1, -1)
-            values, valid = values.reshape(1, B * P, *values.shape[2:]), valid.reshape(1, B * P)
+        if p.pool == "batch":  # one row per pair over its batch; anchors keep their per-image quota
+            image = torch.arange(G * B, device=anchors.device) % B
+            anchors = (anchors + image.unsqueeze(1) * P).reshape(G, -1)
+            a_ok = a_ok.reshape(G, -1)
+            values, valid = values.reshape(G, B * P, *values.shape[2:]), valid.reshape(G, B * P)
         R, L = valid.shape
 
         def at(idx: Tensor) -> Tensor:  # labels at row-local indices (R×A×K)
@@ -313,86 +366,89 @@ class CrossTaskContrast(nn.Module):
             mask = a_ok.unsqueeze(2) & a_ok.unsqueeze(1) & ~torch.eye(A, dtype=torch.bool, device=a_ok.device)
             y_q = y_a.unsqueeze(1).expand(R, A, *y_a.shape[1:])
             pos, neg = crit.relation(y_a, y_q, mask)
-            (z,) = self._embed(feat, target, source, labels, [anchors], [a_ok], cache)
-            terms, ok = objectives.sup_con(z, pos, neg, p.temperature)
-            return self._reduce(terms, ok & a_ok, None)
+
+            def supcon(z: list[Tensor]) -> tuple[objectives.Terms, Tensor, Tensor | None]:
+                terms, ok = objectives.sup_con(z[0], pos, neg, p.temperature)
+                return terms, ok & a_ok, None
+
+            return _Draw(jobs, L, [anchors], [a_ok], supcon)
 
         n_neg = p.negatives if p.kind == "infonce" else 1
         if crit.discrete and p.mining == "random":
             pos_d, neg_d = sampling.draw_same_and_other(values, valid, anchors, 1, n_neg, gen)
-            pos_idx, neg_idx, neg_ok = pos_d.idx[..., 0], neg_d.idx, neg_d.ok
             ok = a_ok & pos_d.ok[..., 0] & neg_d.ok[..., 0]
-            z_a, z_p, z_n = self._embed(
-                feat,
-                target,
-                source,
-                labels,
-                [anchors, pos_idx, neg_idx],
-                [ok, ok, ok.unsqueeze(-1) & neg_ok],
-                cache,
+            return _Draw(
+                jobs,
+                L,
+                [anchors, pos_d.idx[..., 0], neg_d.idx],
+                [ok, ok, ok.unsqueeze(-1) & neg_d.ok],
+                lambda z: self._objective(*z, neg_d.ok, ok),
             )
-        else:
-            cand = sampling.draw_candidates(valid, anchors, p.candidates, gen)
-            pos_m, neg_m = crit.relation(y_a, at(cand.idx), cand.ok & a_ok.unsqueeze(-1))
-            if p.mining == "random":
-                pick_p = sampling.pick(pos_m, 1, gen)
-                pick_n = sampling.pick(neg_m, n_neg, gen)
-                pos_idx = cand.idx.gather(-1, pick_p.idx)[..., 0]
-                neg_idx = cand.idx.gather(-1, pick_n.idx)
-                t_ok = a_ok & pick_p.ok[..., 0] & pick_n.ok[..., 0]
-                z_a, z_p, z_n = self._embed(
-                    feat,
-                    target,
-                    source,
-                    labels,
-                    [anchors, pos_idx, neg_idx],
-                    [t_ok, t_ok, t_ok.unsqueeze(-1) & pick_n.ok],
-                    cache,
-                )
-            else:
-                # one projector call over anchors and candidates (consistent BN statistics), mine, then gather
-                # (BN statistics over anchors with a candidate of either sign, and those candidates)
-                c_ok = (pos_m | neg_m) & a_ok.unsqueeze(-1)
-                z_a, z_c = self._embed(
-                    feat,
-                    target,
-                    source,
-                    labels,
-                    [anchors, cand.idx],
-                    [c_ok.any(-1), c_ok],
-                    cache,
-                )
-                with torch.no_grad():
-                    d_aq = objectives.pair_distance(z_a.unsqueeze(2), z_c, p.distance)
-                    pick_p, pick_n = sampling.mine(pos_m, neg_m, d_aq, p.mining, p.margin, gen)
-                Q, D = z_c.shape[2], z_c.shape[-1]
-                base = torch.arange(R * anchors.shape[1], device=z_c.device).view(R, -1, 1) * Q
-                table = z_c.reshape(-1, D)
-                z_p = rows(table, (base + pick_p.idx).reshape(-1)).view(R, -1, D)
-                z_n = rows(table, (base + pick_n.idx).reshape(-1)).view(*pick_n.idx.shape, D)
-            neg_ok = pick_n.ok
-            ok = a_ok & pick_p.ok[..., 0] & pick_n.ok[..., 0]
+        cand = sampling.draw_candidates(valid, anchors, p.candidates, gen)
+        pos_m, neg_m = crit.relation(y_a, at(cand.idx), cand.ok & a_ok.unsqueeze(-1))
+        if p.mining == "random":
+            pick_p = sampling.pick(pos_m, 1)
+            pick_n = sampling.pick(neg_m, n_neg)
+            t_ok = a_ok & pick_p.ok[..., 0] & pick_n.ok[..., 0]
+            return _Draw(
+                jobs,
+                L,
+                [anchors, cand.idx.gather(-1, pick_p.idx)[..., 0], cand.idx.gather(-1, pick_n.idx)],
+                [t_ok, t_ok, t_ok.unsqueeze(-1) & pick_n.ok],
+                lambda z: self._objective(*z, pick_n.ok, t_ok),
+            )
+        # one projector call over anchors and candidates (consistent BN statistics), mine, then gather
+        # (BN statistics over anchors with a candidate of either sign, and those candidates)
+        c_ok = (pos_m | neg_m) & a_ok.unsqueeze(-1)
 
+        def mined(z: list[Tensor]) -> tuple[objectives.Terms, Tensor, Tensor | None]:
+            z_a, z_c = z
+            with torch.no_grad():
+                d_aq = objectives.pair_distance(z_a.unsqueeze(2), z_c, p.distance)
+                pick_p, pick_n = sampling.mine(pos_m, neg_m, d_aq, p.mining, p.margin)
+            Q, D = z_c.shape[2], z_c.shape[-1]
+            base = torch.arange(R * anchors.shape[1], device=z_c.device).view(R, -1, 1) * Q
+            table = z_c.reshape(-1, D)
+            z_p = rows(table, (base + pick_p.idx).reshape(-1)).view(R, -1, D)
+            z_n = rows(table, (base + pick_n.idx).reshape(-1)).view(*pick_n.idx.shape, D)
+            return self._objective(z_a, z_p, z_n, pick_n.ok, a_ok & pick_p.ok[..., 0] & pick_n.ok[..., 0])
+
+        return _Draw(jobs, L, [anchors, cand.idx], [c_ok.any(-1), c_ok], mined)
+
+    def _objective(
+        self, z_a: Tensor, z_p: Tensor, z_n: Tensor, neg_ok: Tensor, ok: Tensor
+    ) -> tuple[objectives.Terms, Tensor, Tensor | None]:
+        """Per-anchor terms (R×A) of the triplet or InfoNCE loss, the triplet mask and the active-hinge mask."""
+        p = self.options
         if p.kind == "infonce":
             terms = objectives.info_nce(
                 z_a.flatten(0, 1), z_p.flatten(0, 1), z_n.flatten(0, 1), neg_ok.flatten(0, 1), p.temperature
             )
-            return self._reduce(terms, ok.flatten(), None)
+            return objectives.Terms(*(t.view_as(ok) for t in (terms.loss, terms.d_ap, terms.d_an))), ok, None
         terms = objectives.triplet(z_a, z_p, z_n[:, :, 0], p.margin, p.distance)
-        return self._reduce(terms, ok, terms.loss.detach() > 0)
+        return terms, ok, terms.loss.detach() > 0
 
     @staticmethod
-    def _reduce(terms: objectives.Terms, ok: Tensor, active: Tensor | None) -> _PairResult:
-        """Mean over valid triplets (exactly 0, still in the graph, when there are none)."""
-        count = ok.sum()
-        loss = torch.where(ok, terms.loss, 0.0).sum() / count.clamp_min(1)
-        return _PairResult(
-            loss,
-            count,
-            torch.where(ok, terms.d_ap.detach(), 0.0).sum(),
-            torch.where(ok, terms.d_an.detach(), 0.0).sum(),
-            None if active is None else (active & ok).sum(),
-        )
+    def _reduce(draw: _Draw, terms: objectives.Terms, ok: Tensor, active: Tensor | None) -> _GroupResult:
+        """Each pair's mean over its valid triplets (exactly 0, still in the graph, when it has none)."""
+        G = len(draw.jobs)
+        ok_g = ok.reshape(G, -1)
+        count = ok_g.sum(1)
+        loss = torch.where(ok_g, terms.loss.reshape(G, -1), 0.0).sum(1) / count.clamp_min(1)
+        detached = objectives.Terms(terms.loss.detach(), terms.d_ap.detach(), terms.d_an.detach())
+        return _GroupResult(draw.jobs, loss, count, detached, ok, active)
+
+    def _contrast(self, jobs: list[_Job]) -> list[_GroupResult]:
+        """Sample every pair (pairs with the same label rule and grid in one stacked pass), embed them all, then
+        finish each group: one pass over the step's pairs instead of one per pair (docs/regulariser-api.md)."""
+        if not jobs:
+            return []
+        groups: dict[tuple, list[int]] = {}
+        for j, job in enumerate(jobs):
+            key = (self.criteria[job.source].rule, tuple(job.labels.valid.shape)) if self.group_pairs else (j,)
+            groups.setdefault(key, []).append(j)
+        draws = [self._draw([jobs[j] for j in idx], idx) for idx in groups.values()]
+        return [self._reduce(d, *d.finish(z)) for d, z in zip(draws, self._embed(jobs, draws))]
 
     # ------------------------------------------------------------------ all targets
     def forward(
@@ -410,10 +466,7 @@ class CrossTaskContrast(nn.Module):
         flags = None if labelled is None else {k: _flags(v) for k, v in labelled.items()}
         plan, counts = self.selector.assign(step, flags, self.options.require_target_label)
         label_cache: dict = {}
-        pair_losses: dict[str, Tensor] = {}
-        results: list[_PairResult] = []
-        total: Tensor | None = None
-        selected: set[str] = set()
+        jobs: list[_Job] = []
         for ti, target in enumerate(self.targets):
             if target not in features:
                 raise ValueError(f"features (endpoints['feat']) has no entry for contrast target {target!r}")
@@ -425,8 +478,6 @@ class CrossTaskContrast(nn.Module):
                 )
             if labelled is None:
                 counts["with_target_label"] += feat.shape[0]
-            embed_cache: dict = {}
-            per_source = []
             for pair in plan[target]:
                 source = pair.source
                 grid = self._labels(source, target, labels, feat, label_cache)
@@ -436,54 +487,60 @@ class CrossTaskContrast(nn.Module):
                         f"{grid.valid.shape[0]}"
                     )
                 if pair.rows is not None:  # only the images this source supervises for this target
-                    rows = torch.zeros(feat.shape[0], dtype=torch.bool, device=grid.valid.device)
-                    rows[list(pair.rows)] = True
-                    grid = replace(grid, valid=grid.valid & rows.unsqueeze(1))
+                    keep = torch.zeros(feat.shape[0], dtype=torch.bool, device=grid.valid.device)
+                    keep[list(pair.rows)] = True
+                    grid = replace(grid, valid=grid.valid & keep.unsqueeze(1))
                 si = self.tasks.index(source)
                 gen = torch.Generator(device=feat.device).manual_seed(step_seed(self.seed, step, 1 + ti, 1 + si))
-                res = self._pair(feat, target, source, grid, gen, embed_cache)
-                key = self.projectors.key(target, source)
-                if key is not None:
-                    selected.add(key)
-                pair_losses[pair_key(target, source)] = res.loss.detach()
-                per_source.append(res)
-                results.append(res)
-            if not per_source:  # no image of the batch can be regularised for this target
+                jobs.append(_Job(target, source, feat, grid, gen))
+        results = self._contrast(jobs)
+        loss_of: list[Tensor] = [feat] * len(jobs)  # placeholders, all replaced below
+        count_of: list[Tensor] = [feat] * len(jobs)
+        for r in results:
+            for j, loss, count in zip(r.jobs, r.loss.unbind(), r.count.unbind()):
+                loss_of[j], count_of[j] = loss, count
+        total: Tensor | None = None
+        for target in self.targets:
+            mine = [j for j, job in enumerate(jobs) if job.target == target]
+            if not mine:  # no image of the batch can be regularised for this target
                 continue
-            if len(per_source) == 1:
-                loss = per_source[0].loss
+            if len(mine) == 1:
+                loss = loss_of[mine[0]]
             elif self.selector.mode in ("fixed", "all"):  # the mean over the target's sources
-                loss = torch.stack([r.loss for r in per_source]).mean()
+                loss = torch.stack([loss_of[j] for j in mine]).mean()
             else:  # one source per image: the mean over all of the target's triplets
-                loss = torch.stack([r.loss * r.count for r in per_source]).sum() / torch.stack(
-                    [r.count for r in per_source]
+                loss = torch.stack([loss_of[j] * count_of[j] for j in mine]).sum() / torch.stack(
+                    [count_of[j] for j in mine]
                 ).sum().clamp_min(1)
             term = loss * self.options.lambda_per_target.get(target, 1.0)
             total = term if total is None else total + term
         if total is None:  # nothing to contrast in this batch: an exact zero that still reaches every feature
             total = torch.stack([features[t].sum() * 0.0 for t in self.targets]).sum()
         raw = total / len(self.targets)
+        selected = {k for k in (self.projectors.key(j.target, j.source) for j in jobs) if k is not None}
         self._selected = selected
         if self.ddp:  # unselected projectors join the graph with an exact zero gradient (no find_unused_parameters)
             for key, head in self.projectors.heads.items():
                 if key not in selected:
                     for param in head.parameters():
                         raw = raw + 0.0 * param.sum()
+        pair_losses = {pair_key(job.target, job.source): loss_of[j].detach() for j, job in enumerate(jobs)}
         images = {f"contrast/images_{k}": float(v) for k, v in counts.items()}
         return ContrastOutput(
             raw * self.weight, raw, pair_losses, lambda: {**self._stats(pair_losses, results), **images}
         )
 
-    def _stats(self, pair_losses: dict[str, Tensor], results: list[_PairResult]) -> dict[str, float]:
+    def _stats(self, pair_losses: dict[str, Tensor], results: list[_GroupResult]) -> dict[str, float]:
         if not results:
             return {"contrast/triplets": 0.0}
-        count = torch.stack([r.count for r in results]).sum()
+        count = torch.stack([r.ok.sum() for r in results]).sum()
         named: dict[str, Tensor] = {f"contrast/{k}": v for k, v in pair_losses.items()}
         named["contrast/triplets"] = count.float()
-        named["contrast/d_ap"] = torch.stack([r.d_ap_sum for r in results]).sum() / count.clamp_min(1)
-        named["contrast/d_an"] = torch.stack([r.d_an_sum for r in results]).sum() / count.clamp_min(1)
+        for name in ("d_ap", "d_an"):
+            total = torch.stack([torch.where(r.ok, getattr(r.terms, name), 0.0).sum() for r in results]).sum()
+            named[f"contrast/{name}"] = total / count.clamp_min(1)
         if all(r.active is not None for r in results):
-            active = torch.stack([r.active for r in results if r.active is not None]).sum()
+            active = torch.stack([(r.active & r.ok).sum() for r in results if r.active is not None]).sum()
             named["contrast/active_frac"] = active.float() / count.clamp_min(1)
         values = torch.stack([v.detach().float() for v in named.values()]).cpu().tolist()  # one device sync
         return dict(zip(named, values))

@@ -2,11 +2,13 @@
 
 Every function works on all rows at once (a row is one image, or the whole batch for ``pool: batch``) with sorts,
 gathers and top-k; nothing loops over pixels or classes. Indices are row-local positions in a flattened label grid.
-Random numbers come from an explicit ``torch.Generator`` so a (seed, step) pair reproduces the draw.
+Random numbers come from an explicit ``torch.Generator`` so a (seed, step) pair reproduces the draw; the rows of
+several (target, source) pairs can be stacked, each block of rows with its own generator.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -17,8 +19,16 @@ from mtcontrast.regularizer.grid import GridLabels
 DEPTH_STRATA = 8  # equal-frequency bins of ln d per image
 
 
-def _rand(shape: tuple[int, ...], gen: torch.Generator, device: torch.device) -> Tensor:
-    return torch.rand(shape, generator=gen, device=device)
+Generators = torch.Generator | Sequence[torch.Generator]
+
+
+def _rand(shape: tuple[int, ...], gen: Generators, device: torch.device) -> Tensor:
+    """Uniforms in [0, 1). With one generator per pair of a group (pairs stacked along the rows, equal blocks),
+    block k of the rows comes from ``gen[k]``: a pair draws the same numbers alone or in a group."""
+    if isinstance(gen, torch.Generator):
+        return torch.rand(shape, generator=gen, device=device)
+    rows = shape[0] // len(gen)
+    return torch.cat([torch.rand((rows, *shape[1:]), generator=g, device=device) for g in gen])
 
 
 def _draw_below(n: Tensor, u: Tensor) -> Tensor:
@@ -63,7 +73,7 @@ def strata(labels: GridLabels, balance: bool) -> Tensor:
     return torch.where(valid, ids, -1)
 
 
-def draw_anchors(ids: Tensor, m: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+def draw_anchors(ids: Tensor, m: int, gen: Generators) -> tuple[Tensor, Tensor]:
     """Up to ``m`` distinct anchors per row, split evenly across strata (B×M indices, B×M ok).
 
     Round robin without replacement: each position gets its random rank inside its stratum and the m smallest
@@ -96,7 +106,7 @@ class Draws:
 
 
 def draw_same_and_other(
-    values: Tensor, valid: Tensor, anchors: Tensor, n_pos: int, n_neg: int, gen: torch.Generator
+    values: Tensor, valid: Tensor, anchors: Tensor, n_pos: int, n_neg: int, gen: Generators
 ) -> tuple[Draws, Draws]:
     """Exact uniform draws (with replacement) from the anchor's class (anchor itself excluded) and from the
     other valid classes, for discrete codes ``values`` (R×L) and anchors (R×A)."""
@@ -124,7 +134,7 @@ def draw_same_and_other(
     return Draws(pos_idx, pos_ok), Draws(neg_idx, neg_ok)
 
 
-def draw_candidates(valid: Tensor, anchors: Tensor, q: int, gen: torch.Generator) -> Draws:
+def draw_candidates(valid: Tensor, anchors: Tensor, q: int, gen: Generators) -> Draws:
     """``q`` candidates per anchor, uniform with replacement over the row's valid positions; ``ok`` excludes
     the anchor itself and rows without valid positions."""
     R, L = valid.shape
@@ -141,30 +151,37 @@ def draw_candidates(valid: Tensor, anchors: Tensor, q: int, gen: torch.Generator
     return Draws(idx, ok)
 
 
-def pick(mask: Tensor, k: int, gen: torch.Generator, score: Tensor | None = None) -> Draws:
-    """Up to ``k`` distinct entries of the last dim where ``mask`` holds: uniformly at random, or the ``k``
-    highest ``score``s. Returns positions along that dim (…×k) and their validity."""
+def pick(mask: Tensor, k: int, score: Tensor | None = None) -> Draws:
+    """Up to ``k`` distinct entries of the last dim where ``mask`` holds: the first ``k`` (lowest positions), or the
+    ``k`` highest ``score``s. Returns positions along that dim (…×k) and their validity.
+
+    Used on candidate pools, whose entries are independent uniform draws: the first ``k`` qualifying ones are then
+    ``k`` uniform draws from the qualifying set, exactly as a random choice among them would be (exchangeability),
+    and the first positive and the first negative of a pool are independent (different draws). So no random
+    numbers are needed here, which saves two R×A×Q uniform tensors per pair (docs/regulariser-api.md, "Cost").
+    """
     k = min(k, mask.shape[-1])
-    key = score if score is not None else _rand(tuple(mask.shape), gen, mask.device)
-    key = torch.where(mask, key.float(), -torch.inf)
-    top, idx = torch.topk(key, k, dim=-1)
+    if score is None and k == 1:
+        return Draws(mask.to(torch.uint8).argmax(dim=-1, keepdim=True), mask.any(dim=-1, keepdim=True))
+    if score is None:
+        score = -torch.arange(mask.shape[-1], device=mask.device, dtype=torch.float32).expand(mask.shape)
+    top, idx = torch.topk(torch.where(mask, score.float(), -torch.inf), k, dim=-1)
     return Draws(idx, torch.isfinite(top))
 
 
-def mine(
-    pos: Tensor, neg: Tensor, dist: Tensor, mining: str, margin: float, gen: torch.Generator
-) -> tuple[Draws, Draws]:
+def mine(pos: Tensor, neg: Tensor, dist: Tensor, mining: str, margin: float) -> tuple[Draws, Draws]:
     """One positive and one negative per anchor among candidates (masks and distances R×A×Q).
 
-    ``hard``: the farthest positive and the closest negative. ``semihard``: a random positive, then a random
-    negative with d_ap < d_an < d_ap + margin, falling back to the closest negative when that band is empty.
+    ``hard``: the farthest positive and the closest negative. ``semihard``: a uniform positive, then a uniform
+    negative with d_ap < d_an < d_ap + margin (the first such candidates, see :func:`pick`), falling back to the
+    closest negative when that band is empty.
     """
     if mining == "hard":
-        return pick(pos, 1, gen, score=dist), pick(neg, 1, gen, score=-dist)
+        return pick(pos, 1, score=dist), pick(neg, 1, score=-dist)
     if mining != "semihard":
         raise ValueError(f"loss.contrast.mining = {mining!r}: expected hard or semihard here")
-    p = pick(pos, 1, gen)
+    p = pick(pos, 1)
     d_ap = dist.gather(-1, p.idx)
-    semi = pick(neg & (dist > d_ap) & (dist < d_ap + margin), 1, gen)
-    hardest = pick(neg, 1, gen, score=-dist)
+    semi = pick(neg & (dist > d_ap) & (dist < d_ap + margin), 1)
+    hardest = pick(neg, 1, score=-dist)
     return p, Draws(torch.where(semi.ok, semi.idx, hardest.idx), semi.ok | hardest.ok)

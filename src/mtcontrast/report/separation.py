@@ -130,7 +130,7 @@ def sample_triplets(
 
         cand = sampling.draw_candidates(valid, anchors, candidates, gen)
         pos_m, neg_m = criterion.relation(at(anchors), at(cand.idx), cand.ok & a_ok.unsqueeze(-1))
-        pick_p, pick_n = sampling.pick(pos_m, 1, gen), sampling.pick(neg_m, 1, gen)
+        pick_p, pick_n = sampling.pick(pos_m, 1), sampling.pick(neg_m, 1)
         pos = cand.idx.gather(-1, pick_p.idx)[..., 0]
         neg = cand.idx.gather(-1, pick_n.idx)[..., 0]
         ok = a_ok & pick_p.ok[..., 0] & pick_n.ok[..., 0]
