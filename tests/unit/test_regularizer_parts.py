@@ -19,7 +19,7 @@ from mtcontrast.regularizer import (
     labels_full_res,
     labels_on_grid,
 )
-from mtcontrast.regularizer.criteria import fibonacci_sphere, normal_angle_deg
+from mtcontrast.regularizer.criteria import fibonacci_sphere
 from mtcontrast.regularizer.grid import GridLabels, infer_stride
 from mtcontrast.regularizer.objectives import info_nce, sup_con, triplet
 from mtcontrast.regularizer.sampling import (
@@ -189,12 +189,13 @@ def test_normals_angle_rule() -> None:
     assert pos[0, 0].tolist() == [True, False, False, False, False]
     assert neg[0, 0].tolist() == [False, False, True, True, True]
 
-    # relation compares cosines; it must agree with the angle δ of docs/method.md §3.5 (normal_angle_deg)
+    # relation compares cosines; it must agree with the angle of docs/method.md §3.5, here in the stable atan2 form
     g = torch.Generator().manual_seed(0)
     y_a = F.normalize(torch.randn(4, 50, 3, generator=g), dim=-1)
     y_q = F.normalize(y_a.unsqueeze(2) + 0.6 * torch.randn(4, 50, 64, 3, generator=g), dim=-1)
     pos, neg = crit.relation(y_a, y_q, torch.ones(4, 50, 64, dtype=torch.bool))
-    angle = normal_angle_deg(y_a.unsqueeze(2), y_q)
+    d, m = y_a.unsqueeze(2) - y_q, y_a.unsqueeze(2) + y_q
+    angle = torch.rad2deg(2.0 * torch.atan2(d.norm(dim=-1), m.norm(dim=-1)))
     clear = ((angle - 11.25).abs() > 1e-3) & ((angle - 30.0).abs() > 1e-3)
     assert pos.any() and neg.any() and (~pos & ~neg).any()
     assert torch.equal(pos[clear], (angle <= 11.25)[clear]) and torch.equal(neg[clear], (angle >= 30.0)[clear])

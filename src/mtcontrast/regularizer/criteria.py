@@ -2,7 +2,9 @@
 
 For an anchor label y_a and a candidate y_q, a label distance δ and thresholds τ⁺ ≤ τ⁻ give
 q ∈ P(a) ⟺ δ ≤ τ⁺ and q ∈ N(a) ⟺ δ ≥ τ⁻ (and not positive, which only matters when τ⁺ = τ⁻). Depth ``bins`` and
-normals ``clusters`` first encode the labels as discrete codes and then use the discrete rule.
+normals ``clusters`` first encode the labels as discrete codes and then use the discrete rule. The normals
+``angle`` rule works in cosines: δ = −cos θ, which orders pairs as θ does, with thresholds −cos τ (τ in degrees), so
+each pair costs a dot product rather than an atan2.
 """
 
 from __future__ import annotations
@@ -26,13 +28,6 @@ def fibonacci_sphere(k: int) -> Tensor:
     return torch.stack((r * torch.cos(phi), r * torch.sin(phi), z), dim=1).float()
 
 
-def normal_angle_deg(a: Tensor, b: Tensor) -> Tensor:
-    """Angle between unit vectors (last dim 3) in degrees, stable near 0° and 180° (docs/benchmark-protocol.md §2.3)."""
-    d, m = a - b, a + b  # norms as explicit sums: vector_norm over a 3-long last dim is slow on CPU
-    d2, m2 = (d * d).sum(-1), (m * m).sum(-1)
-    return torch.rad2deg(2.0 * torch.atan2(d2.sqrt(), m2.sqrt()))
-
-
 class SourceCriterion:
     """The positive / negative rule for one source task. ``params``: anything with the option attributes of
     ``regularizer.options.ContrastOptions`` (that class, or the pydantic ``ContrastParams``)."""
@@ -47,7 +42,7 @@ class SourceCriterion:
             self.tau = {"log_abs": params.depth_tau, "rel": params.depth_rel_tau}.get(rule)
         elif self.kind == "normals":
             self.rule = "discrete" if params.normals_rule == "clusters" else "angle"
-            self.tau = params.normals_tau_deg
+            self.tau = tuple(-math.cos(math.radians(t)) for t in params.normals_tau_deg)  # δ = −cos θ
         else:
             self.rule = "discrete"
             self.tau = (0.0, 1.0)
@@ -73,14 +68,14 @@ class SourceCriterion:
         return labels
 
     def distance(self, y_a: Tensor, y_q: Tensor) -> Tensor:
-        """δ(y_a, y_q), broadcasting; depth values are ln d, normals unit vectors in the last dim."""
+        """δ(y_a, y_q), broadcasting; depth values are ln d, normals unit vectors in the last dim (δ = −cos θ)."""
         if self.rule == "discrete":
             return (y_a != y_q).float()
         if self.rule in ("log_abs", "quantile"):
             return (y_a - y_q).abs()
         if self.rule == "rel":  # |d_q - d_a| / d_a from log depths
             return torch.expm1(y_q - y_a).abs()
-        return normal_angle_deg(y_a, y_q)
+        return -(y_a * y_q).sum(-1)
 
     def thresholds(self, delta: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """τ⁺, τ⁻ broadcastable to ``delta`` (R×A×Q); ``quantile`` takes them per row (an image, or the batch
@@ -98,11 +93,6 @@ class SourceCriterion:
     def relation(self, y_a: Tensor, y_q: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """Boolean positive and negative masks of candidates ``y_q`` for anchors ``y_a`` (pairs outside ``mask``
         are neither). ``y_a``: R×A(×3), ``y_q``: R×A×Q(×3), ``mask``: R×A×Q."""
-        if self.rule == "angle":  # unit normals: angle ≤ τ ⟺ cos ≥ cos τ; a dot product, not an atan2 per pair
-            cos = (y_a.unsqueeze(2) * y_q).sum(-1)
-            lo, hi = (math.cos(math.radians(t)) for t in self.tau)
-            pos = mask & (cos >= lo)
-            return pos, mask & (cos <= hi) & ~pos
         delta = self.distance(y_a.unsqueeze(2), y_q)
         tau_pos, tau_neg = self.thresholds(delta, mask)
         pos = mask & (delta <= tau_pos)

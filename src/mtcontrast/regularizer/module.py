@@ -307,8 +307,8 @@ class CrossTaskContrast(nn.Module):
         """Unit float32 embeddings (each role's shape × D) for every group, projected in one batched call per
         feature shape; each pair's BatchNorm statistics come from its own valid rows only, and running statistics
         are updated in the pairs' order, as when each pair runs alone."""
-        vectors: list[Tensor] = [jobs[0].feat] * len(jobs)  # placeholders, all replaced: one entry per job
-        valid: list[Tensor] = [jobs[0].feat] * len(jobs)
+        vectors: dict[int, Tensor] = {}  # by job
+        valid: dict[int, Tensor] = {}
         widths = []
         cache: dict = {}
         for d in draws:
@@ -320,7 +320,10 @@ class CrossTaskContrast(nn.Module):
                 vectors[j] = self._points(jobs[j], loc, d.row_length, cache)
                 valid[j] = k.reshape(-1)
             widths.append((R, local.shape[1]))
-        z = self.projectors.embed(vectors, [(job.target, job.source) for job in jobs], valid)
+        order = range(len(jobs))
+        z = self.projectors.embed(
+            [vectors[j] for j in order], [(job.target, job.source) for job in jobs], [valid[j] for j in order]
+        )
         out = []
         for d, (R, n) in zip(draws, widths):
             zd = (z[d.jobs[0]] if len(d.jobs) == 1 else torch.cat([z[j] for j in d.jobs])).view(R, n, -1)
@@ -494,8 +497,8 @@ class CrossTaskContrast(nn.Module):
                 gen = torch.Generator(device=feat.device).manual_seed(step_seed(self.seed, step, 1 + ti, 1 + si))
                 jobs.append(_Job(target, source, feat, grid, gen))
         results = self._contrast(jobs)
-        loss_of: list[Tensor] = [feat] * len(jobs)  # placeholders, all replaced below
-        count_of: list[Tensor] = [feat] * len(jobs)
+        loss_of: dict[int, Tensor] = {}
+        count_of: dict[int, Tensor] = {}
         for r in results:
             for j, loss, count in zip(r.jobs, r.loss.unbind(), r.count.unbind()):
                 loss_of[j], count_of[j] = loss, count
@@ -533,7 +536,7 @@ class CrossTaskContrast(nn.Module):
     def _stats(self, pair_losses: dict[str, Tensor], results: list[_GroupResult]) -> dict[str, float]:
         if not results:
             return {"contrast/triplets": 0.0}
-        count = torch.stack([r.ok.sum() for r in results]).sum()
+        count = torch.cat([r.count for r in results]).sum()
         named: dict[str, Tensor] = {f"contrast/{k}": v for k, v in pair_losses.items()}
         named["contrast/triplets"] = count.float()
         for name in ("d_ap", "d_an"):

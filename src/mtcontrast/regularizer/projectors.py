@@ -158,7 +158,7 @@ class ProjectorBank(nn.Module):
         """Embed each pair's N×C sampled feature vectors to unit float32 vectors, in the heads' isometric
         ``compact`` form (the N×D embedding's dot products). BatchNorm sees each pair's valid samples (``valid``,
         N bools each) at once and alone; pairs of equal shape share one batched call."""
-        out: list[Tensor] = [vectors[0]] * len(vectors)
+        out: dict[int, Tensor] = {}
         buckets: dict[tuple[int, ...], list[int]] = {}
         for i, v in enumerate(vectors):
             buckets.setdefault(tuple(v.shape), []).append(i)
@@ -170,6 +170,5 @@ class ProjectorBank(nn.Module):
                 heads = [self.heads[self.key(*pairs[i])] for i in idx]  # type: ignore[index]
                 ok = None if valid is None else torch.stack([valid[i] for i in idx])
                 z = project(heads, x, ok, compact=True)
-            for k, i in enumerate(idx):
-                out[i] = z[k]
-        return out
+            out.update(zip(idx, z.unbind()))
+        return [out[i] for i in range(len(vectors))]
