@@ -5,7 +5,11 @@ train.batch_size, loss.contrast.anchors_per_image) and a paper-size input (448×
 paper profiles; the regulariser's cost grows with the anchor count, the host's with the pixel count):
 
 - median training-step time (forward, losses, backward, optimiser step) with and without the regulariser, steps
-  interleaved so machine drift hits both alike, and their ratio;
+  interleaved so machine drift hits both alike, and their ratio with a 95 % bootstrap interval over the step pairs
+  (one step with, one without, adjacent in time; the same resample for both);
+- the regulariser alone (forward + backward on the host's features of that batch, median), and its floor: the same
+  module on one image with 2 anchors and 4 candidates, i.e. the per-step cost of its ATen calls and Python that
+  does not scale with the data. Both are set against 5 % of the host's step (the issue's ≤ 1.05 budget);
 - peak memory of one training step with and without it, and the ratio: on CUDA ``max_memory_allocated``; on CPU
   (Linux) the peak RSS of the first step above the RSS before it, each in a fresh process;
 - the projector count and parameters, and the inference latency of the exported model vs the same host built
@@ -19,6 +23,7 @@ Run it on an otherwise idle machine. Writes benchmarks/out/regularizer.json and 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import statistics
@@ -29,6 +34,7 @@ import time
 from pathlib import Path
 
 import torch
+import numpy as np
 from torch.utils.data import default_collate
 
 from mtcontrast.config import load_params, resolve_variant
@@ -36,7 +42,10 @@ from mtcontrast.data import prepare_dataset
 from mtcontrast.data.dataset import build_dataset
 from mtcontrast.engine.optim import build_optimizer
 from mtcontrast.engine.trainer import _param_groups, build_training_model
+from mtcontrast.losses import tapped_features
 from mtcontrast.models import count_parameters, export_inference
+from mtcontrast.regularizer import CrossTaskContrast
+from mtcontrast.report.effects import bootstrap_interval
 from mtcontrast.scenes import generate_scenes
 
 OUT = Path(__file__).resolve().parent / "out" / "regularizer.json"
@@ -87,6 +96,48 @@ def _step(model, optimizer, batch, step: int) -> float:
     if batch["image"].is_cuda:
         torch.cuda.synchronize()
     return CLOCK() - t0
+
+
+def ratio_interval(with_: list[float], without: list[float], seed: int = 0) -> tuple[float, float]:
+    """95 % bootstrap interval of the step-time ratio from paired step times (pair i: adjacent steps with and
+    without): the percentile interval of median(log with) − median(log without) over resampled pairs, exponentiated."""
+    lo, hi = bootstrap_interval([(np.log(with_), np.log(without))], np.median, seed=seed)
+    return float(np.exp(lo)), float(np.exp(hi))
+
+
+def _contrast_alone(model, batch: dict, steps: int) -> dict[str, float]:
+    """Median forward + backward time (s) of the regulariser alone on this batch's features, and of its floor (the
+    same module on one image, 2 anchors, 4 candidates), interleaved."""
+    crit = model.criterion.contrast
+    with torch.no_grad():
+        feats = {k: v.detach() for k, v in tapped_features(model.host(batch["image"]), model.criterion.tap).items()}
+    tiny = CrossTaskContrast(
+        crit.kinds,
+        crit.feat_channels,
+        crit.feat_stride,
+        seed=crit.seed,
+        options=dataclasses.replace(crit.options, anchors_per_image=2, candidates=4, negatives=2),
+    ).to(batch["image"].device)
+    one = {k: v[:1] if torch.is_tensor(v) else v for k, v in batch.items()}
+
+    def run(module, features: dict, labels: dict, step: int) -> float:
+        f = {k: v.clone().requires_grad_(True) for k, v in features.items()}
+        if labels["image"].is_cuda:
+            torch.cuda.synchronize()
+        t0 = CLOCK()
+        module(f, labels, step).loss.backward()
+        if labels["image"].is_cuda:
+            torch.cuda.synchronize()
+        return CLOCK() - t0
+
+    times: dict[str, list[float]] = {"alone": [], "floor": []}
+    for i in range(3 + steps):
+        t_a, t_f = run(crit, feats, batch, i), run(tiny, {k: v[:1] for k, v in feats.items()}, one, i)
+        if i >= 3:
+            times["alone"].append(t_a)
+            times["floor"].append(t_f)
+    crit.zero_grad(set_to_none=True)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def _variant_params(tmp: str, setting: str, host: str, contrast: bool):
@@ -205,6 +256,8 @@ def main() -> None:
                         inf["exported"].append(t_e)
                         inf["host"].append(t_h)
             med = {k: statistics.median(v) for k, v in times.items()}
+            low, high = ratio_interval(times["on"], times["off"])
+            alone = _contrast_alone(on, batch, args.steps)
             imed = {k: statistics.median(v) for k, v in inf.items()}
             rows.append(
                 {
@@ -221,6 +274,10 @@ def main() -> None:
                     "step_s_without": round(med["off"], 4),
                     "step_s_with": round(med["on"], 4),
                     "train_overhead_ratio": round(med["on"] / med["off"], 3),
+                    "train_overhead_ratio_ci95": [round(low, 3), round(high, 3)],
+                    "budget_s": round(0.05 * med["off"], 4),  # 5 % of the host's step
+                    "contrast_alone_s": round(alone["alone"], 4),
+                    "contrast_floor_s": round(alone["floor"], 4),
                     "peak_memory": "cuda max_memory_allocated of one step"
                     if device.type == "cuda"
                     else "peak RSS of the first step above the RSS before it (fresh process)",
@@ -241,16 +298,20 @@ def main() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(rows, indent=2))
     print(
-        "| setting | host | input | anchors | step without (s) | step with (s) | ratio | peak memory ratio "
+        "| setting | host | input | anchors | step without (s) | step with (s) | ratio | 95 % interval "
+        "| 5 % budget (ms) | regulariser alone (ms) | its floor (ms) | peak memory ratio "
         "| projectors | projector params | exported params = host's | inference latency ratio |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         same = "yes" if r["exported_params"] == r["plain_host_params"] else "NO"
+        low, high = r["train_overhead_ratio_ci95"]
         mem = "–" if r["peak_memory_ratio"] is None else f"{r['peak_memory_ratio']} ({r['peak_mb_with']} MB)"
         print(
             f"| {r['setting']} | {r['host']} | {r['batch']}×{r['size'][0]}×{r['size'][1]} | {r['anchors']} | "
-            f"{r['step_s_without']:.3f} | {r['step_s_with']:.3f} | {r['train_overhead_ratio']:.3f} | {mem} | "
+            f"{r['step_s_without']:.3f} | {r['step_s_with']:.3f} | {r['train_overhead_ratio']:.3f} | "
+            f"[{low:.3f}, {high:.3f}] | {1000 * r['budget_s']:.1f} | {1000 * r['contrast_alone_s']:.1f} | "
+            f"{1000 * r['contrast_floor_s']:.1f} | {mem} | "
             f"{r['projectors']} | {r['projector_params']:,} | {same} ({r['exported_params']:,}) | "
             f"{r['inference_latency_ratio']:.3f} |"
         )
