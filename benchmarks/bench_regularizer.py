@@ -33,8 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
 import numpy as np
+import torch
 from torch.utils.data import default_collate
 
 from mtcontrast.config import load_params, resolve_variant

@@ -356,17 +356,10 @@ class CrossTaskContrast(nn.Module):
             values, valid = values.reshape(G, B * P, *values.shape[2:]), valid.reshape(G, B * P)
         R, L = valid.shape
 
-        def at(idx: Tensor) -> Tensor:  # labels at row-local indices (R×A×K)
-            flat = idx.reshape(R, -1)
-            if values.dim() == 3:
-                return values.gather(1, flat.unsqueeze(-1).expand(-1, -1, 3)).view(*idx.shape, 3)
-            return values.gather(1, flat).view_as(idx)
-
-        y_a = at(anchors)
-
         if p.kind == "supcon":
             A = anchors.shape[1]
             mask = a_ok.unsqueeze(2) & a_ok.unsqueeze(1) & ~torch.eye(A, dtype=torch.bool, device=a_ok.device)
+            y_a = sampling.labels_at(values, anchors)
             y_q = y_a.unsqueeze(1).expand(R, A, *y_a.shape[1:])
             pos, neg = crit.relation(y_a, y_q, mask)
 
@@ -376,30 +369,21 @@ class CrossTaskContrast(nn.Module):
 
             return _Draw(jobs, L, [anchors], [a_ok], supcon)
 
-        n_neg = p.negatives if p.kind == "infonce" else 1
-        if crit.discrete and p.mining == "random":
-            pos_d, neg_d = sampling.draw_same_and_other(values, valid, anchors, 1, n_neg, gen)
-            ok = a_ok & pos_d.ok[..., 0] & neg_d.ok[..., 0]
+        if p.mining == "random":
+            n_neg = p.negatives if p.kind == "infonce" else 1
+            pos, neg, ok = sampling.random_triplets(crit, values, valid, anchors, a_ok, n_neg, p.candidates, gen)
             return _Draw(
                 jobs,
                 L,
-                [anchors, pos_d.idx[..., 0], neg_d.idx],
-                [ok, ok, ok.unsqueeze(-1) & neg_d.ok],
-                lambda z: self._objective(*z, neg_d.ok, ok),
+                [anchors, pos, neg.idx],
+                [ok, ok, ok.unsqueeze(-1) & neg.ok],
+                lambda z: self._objective(*z, neg.ok, ok),
             )
         cand = sampling.draw_candidates(valid, anchors, p.candidates, gen)
-        pos_m, neg_m = crit.relation(y_a, at(cand.idx), cand.ok & a_ok.unsqueeze(-1))
-        if p.mining == "random":
-            pick_p = sampling.pick(pos_m, 1)
-            pick_n = sampling.pick(neg_m, n_neg)
-            t_ok = a_ok & pick_p.ok[..., 0] & pick_n.ok[..., 0]
-            return _Draw(
-                jobs,
-                L,
-                [anchors, cand.idx.gather(-1, pick_p.idx)[..., 0], cand.idx.gather(-1, pick_n.idx)],
-                [t_ok, t_ok, t_ok.unsqueeze(-1) & pick_n.ok],
-                lambda z: self._objective(*z, pick_n.ok, t_ok),
-            )
+        labels_at = sampling.labels_at
+        pos_m, neg_m = crit.relation(
+            labels_at(values, anchors), labels_at(values, cand.idx), cand.ok & a_ok.unsqueeze(-1)
+        )
         # one projector call over anchors and candidates (consistent BN statistics), mine, then gather
         # (BN statistics over anchors with a candidate of either sign, and those candidates)
         c_ok = (pos_m | neg_m) & a_ok.unsqueeze(-1)

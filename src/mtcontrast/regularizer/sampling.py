@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from mtcontrast.regularizer.criteria import SourceCriterion
 from mtcontrast.regularizer.grid import GridLabels
 
 DEPTH_STRATA = 8  # equal-frequency bins of ln d per image
@@ -167,6 +168,40 @@ def pick(mask: Tensor, k: int, score: Tensor | None = None) -> Draws:
         score = -torch.arange(mask.shape[-1], device=mask.device, dtype=torch.float32).expand(mask.shape)
     top, idx = torch.topk(torch.where(mask, score.float(), -torch.inf), k, dim=-1)
     return Draws(idx, torch.isfinite(top))
+
+
+def labels_at(values: Tensor, idx: Tensor) -> Tensor:
+    """Labels at row-local indices: ``values`` R×L (or R×L×3 for normals), ``idx`` R×… → idx's shape (×3)."""
+    flat = idx.reshape(idx.shape[0], -1)
+    if values.dim() == 3:
+        c = values.shape[-1]
+        return values.gather(1, flat.unsqueeze(-1).expand(-1, -1, c)).view(*idx.shape, c)
+    return values.gather(1, flat).view_as(idx)
+
+
+def random_triplets(
+    criterion: SourceCriterion,
+    values: Tensor,
+    valid: Tensor,
+    anchors: Tensor,
+    a_ok: Tensor,
+    n_neg: int,
+    candidates: int,
+    gen: Generators,
+) -> tuple[Tensor, Draws, Tensor]:
+    """``mining: random``: one positive (R×A) and ``n_neg`` negatives (R×A×K) per anchor, and which triplets are
+    valid (R×A). Discrete rules draw exactly from the anchor's class and from the other classes; continuous ones
+    take the first qualifying cells among ``candidates`` uniform draws (:func:`pick`). ``values``/``valid``: the
+    source's encoded labels, rows as for the anchors."""
+    if criterion.discrete:
+        pos_d, neg_d = draw_same_and_other(values, valid, anchors, 1, n_neg, gen)
+        return pos_d.idx[..., 0], neg_d, a_ok & pos_d.ok[..., 0] & neg_d.ok[..., 0]
+    cand = draw_candidates(valid, anchors, candidates, gen)
+    mask = cand.ok & a_ok.unsqueeze(-1)
+    pos_m, neg_m = criterion.relation(labels_at(values, anchors), labels_at(values, cand.idx), mask)
+    pick_p, pick_n = pick(pos_m, 1), pick(neg_m, n_neg)
+    ok = a_ok & pick_p.ok[..., 0] & pick_n.ok[..., 0]
+    return cand.idx.gather(-1, pick_p.idx)[..., 0], Draws(cand.idx.gather(-1, pick_n.idx), pick_n.ok), ok
 
 
 def mine(pos: Tensor, neg: Tensor, dist: Tensor, mining: str, margin: float) -> tuple[Draws, Draws]:

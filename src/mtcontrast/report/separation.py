@@ -116,24 +116,8 @@ def sample_triplets(
     values, valid = labels.values, labels.valid
     B, P = valid.shape
     anchors, a_ok = sampling.draw_anchors(sampling.strata(labels, balance), anchors_per_image, gen)
-    if criterion.discrete:
-        pos_d, neg_d = sampling.draw_same_and_other(values, valid, anchors, 1, 1, gen)
-        pos, neg = pos_d.idx[..., 0], neg_d.idx[..., 0]
-        ok = a_ok & pos_d.ok[..., 0] & neg_d.ok[..., 0]
-    else:
-
-        def at(idx: Tensor) -> Tensor:  # labels at row-local indices (B×A×Q)
-            flat = idx.reshape(B, -1)
-            if values.dim() == 3:  # normals: B×P×3
-                return values.gather(1, flat.unsqueeze(-1).expand(-1, -1, 3)).view(*idx.shape, 3)
-            return values.gather(1, flat).view_as(idx)
-
-        cand = sampling.draw_candidates(valid, anchors, candidates, gen)
-        pos_m, neg_m = criterion.relation(at(anchors), at(cand.idx), cand.ok & a_ok.unsqueeze(-1))
-        pick_p, pick_n = sampling.pick(pos_m, 1), sampling.pick(neg_m, 1)
-        pos = cand.idx.gather(-1, pick_p.idx)[..., 0]
-        neg = cand.idx.gather(-1, pick_n.idx)[..., 0]
-        ok = a_ok & pick_p.ok[..., 0] & pick_n.ok[..., 0]
+    pos, negatives, ok = sampling.random_triplets(criterion, values, valid, anchors, a_ok, 1, candidates, gen)
+    neg = negatives.idx[..., 0]
     offset = torch.arange(B, device=anchors.device).unsqueeze(1) * P
     return Triplets((anchors + offset)[ok], (pos + offset)[ok], (neg + offset)[ok])
 
