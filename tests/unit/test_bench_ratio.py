@@ -24,15 +24,15 @@ def test_an_exact_ratio_gives_a_point_interval_at_that_ratio() -> None:
 def test_the_interval_holds_the_true_ratio_and_narrows_with_more_pairs() -> None:
     rng = np.random.default_rng(3)
 
-    def widths(n: int) -> tuple[float, float, float]:
+    def interval(n: int) -> tuple[float, float, float]:
         drift = 0.15 * (1 + 0.3 * np.sin(np.arange(n) / 3))  # machine drift hits both runs of a pair alike
         without = drift * np.exp(rng.normal(0, 0.03, n))
         with_ = 1.04 * drift * np.exp(rng.normal(0, 0.03, n))
         low, high = bench.ratio_interval(list(with_), list(without))
         return low, high, high - low
 
-    low, high, small = widths(15)
+    low, high, small = interval(15)
     assert low < 1.04 < high
-    low, high, large = widths(240)
+    low, high, large = interval(240)
     assert low < 1.04 < high
     assert large < 0.5 * small

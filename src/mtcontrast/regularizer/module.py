@@ -380,10 +380,8 @@ class CrossTaskContrast(nn.Module):
                 lambda z: self._objective(*z, neg.ok, ok),
             )
         cand = sampling.draw_candidates(valid, anchors, p.candidates, gen)
-        labels_at = sampling.labels_at
-        pos_m, neg_m = crit.relation(
-            labels_at(values, anchors), labels_at(values, cand.idx), cand.ok & a_ok.unsqueeze(-1)
-        )
+        y_a, y_q = sampling.labels_at(values, anchors), sampling.labels_at(values, cand.idx)
+        pos_m, neg_m = crit.relation(y_a, y_q, cand.ok & a_ok.unsqueeze(-1))
         # one projector call over anchors and candidates (consistent BN statistics), mine, then gather
         # (BN statistics over anchors with a candidate of either sign, and those candidates)
         c_ok = (pos_m | neg_m) & a_ok.unsqueeze(-1)
