@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -84,18 +85,26 @@ PAPER = [
 CLOCK = time.perf_counter  # --clock cpu: time.process_time (CPU seconds of this process; for a shared machine)
 
 
-def _step(model, optimizer, batch, step: int) -> float:
-    if batch["image"].is_cuda:
+def _timed(work: Callable[[], object], cuda: bool) -> float:
+    """CLOCK seconds of ``work()``, the device synchronised before and after on CUDA."""
+    if cuda:
         torch.cuda.synchronize()
     t0 = CLOCK()
-    _, out = model(batch, step)
-    optimizer.zero_grad(set_to_none=True)
-    out.total.backward()
-    model.criterion.drop_unselected_grads()
-    optimizer.step()
-    if batch["image"].is_cuda:
+    work()
+    if cuda:
         torch.cuda.synchronize()
     return CLOCK() - t0
+
+
+def _step(model, optimizer, batch, step: int) -> float:
+    def work() -> None:
+        _, out = model(batch, step)
+        optimizer.zero_grad(set_to_none=True)
+        out.total.backward()
+        model.criterion.drop_unselected_grads()
+        optimizer.step()
+
+    return _timed(work, batch["image"].is_cuda)
 
 
 def ratio_interval(with_: list[float], without: list[float], seed: int = 0) -> tuple[float, float]:
@@ -122,13 +131,7 @@ def _contrast_alone(model, batch: dict, steps: int) -> dict[str, float]:
 
     def run(module, features: dict, labels: dict, step: int) -> float:
         f = {k: v.clone().requires_grad_(True) for k, v in features.items()}
-        if labels["image"].is_cuda:
-            torch.cuda.synchronize()
-        t0 = CLOCK()
-        module(f, labels, step).loss.backward()
-        if labels["image"].is_cuda:
-            torch.cuda.synchronize()
-        return CLOCK() - t0
+        return _timed(lambda: module(f, labels, step).loss.backward(), labels["image"].is_cuda)
 
     times: dict[str, list[float]] = {"alone": [], "floor": []}
     for i in range(3 + steps):

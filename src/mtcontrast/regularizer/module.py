@@ -486,16 +486,16 @@ class CrossTaskContrast(nn.Module):
                 loss_of[j], count_of[j] = loss, count
         total: Tensor | None = None
         for target in self.targets:
-            mine = [j for j, job in enumerate(jobs) if job.target == target]
-            if not mine:  # no image of the batch can be regularised for this target
+            own = [j for j, job in enumerate(jobs) if job.target == target]
+            if not own:  # no image of the batch can be regularised for this target
                 continue
-            if len(mine) == 1:
-                loss = loss_of[mine[0]]
+            if len(own) == 1:
+                loss = loss_of[own[0]]
             elif self.selector.mode in ("fixed", "all"):  # the mean over the target's sources
-                loss = torch.stack([loss_of[j] for j in mine]).mean()
+                loss = torch.stack([loss_of[j] for j in own]).mean()
             else:  # one source per image: the mean over all of the target's triplets
-                loss = torch.stack([loss_of[j] * count_of[j] for j in mine]).sum() / torch.stack(
-                    [count_of[j] for j in mine]
+                loss = torch.stack([loss_of[j] * count_of[j] for j in own]).sum() / torch.stack(
+                    [count_of[j] for j in own]
                 ).sum().clamp_min(1)
             term = loss * self.options.lambda_per_target.get(target, 1.0)
             total = term if total is None else total + term
